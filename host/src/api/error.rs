@@ -1,0 +1,84 @@
+//! API errors: `{"error": "..."}` with the status that says what to do next.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::DomainError;
+use crate::plugins::PluginCallError;
+use crate::plugins::bindings::types::PluginError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The tracker refused or failed during a request that needed it.
+    #[error("{0}")]
+    Upstream(String),
+    /// The database or a plugin is unavailable right now.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Conflict(msg) => ApiError::Conflict(msg),
+            other => {
+                tracing::error!(error = %other, "database failure");
+                ApiError::Unavailable("the database is unavailable; try again".into())
+            }
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> ApiError {
+        match e {
+            DomainError::Store(s) => s.into(),
+            DomainError::Invalid(msg) => ApiError::BadRequest(msg),
+        }
+    }
+}
+
+impl From<PluginCallError> for ApiError {
+    fn from(e: PluginCallError) -> ApiError {
+        match e.plugin_error() {
+            Some(PluginError::InvalidInput(m)) => ApiError::BadRequest(m.clone()),
+            Some(
+                PluginError::Unauthorized(_) | PluginError::Upstream(_) | PluginError::Rejected(_),
+            ) => ApiError::Upstream(e.to_string()),
+            _ => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}

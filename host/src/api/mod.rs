@@ -1,0 +1,80 @@
+//! The HTTP surface: the admin API under `/api` (bearer token), the OpenAPI
+//! document, health, and the webhook routes the plugins declare.
+
+mod auth;
+mod error;
+mod integrations;
+mod openapi;
+mod resources;
+mod webhooks;
+
+pub use error::ApiError;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+use crate::domain::Domain;
+use crate::plugins::Registry;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub domain: Domain,
+    pub registry: Arc<Registry>,
+    pub settings: Arc<Settings>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/organizations", post(resources::create_organization))
+        .route("/organizations/{org}", get(resources::get_organization))
+        .route(
+            "/organizations/{org}/projects",
+            post(resources::create_project),
+        )
+        .route("/organizations/{org}/members", post(resources::add_member))
+        .route("/organizations/{org}/teams", post(resources::create_team))
+        .route(
+            "/organizations/{org}/integrations",
+            post(integrations::install).get(integrations::list),
+        )
+        .route(
+            "/organizations/{org}/integrations/{id}",
+            get(integrations::get),
+        )
+        .route(
+            "/organizations/{org}/integrations/{id}/config",
+            put(integrations::save_config),
+        )
+        .route("/users", post(resources::create_user))
+        .route("/teams/{team}/projects", post(resources::add_team_project))
+        .route("/teams/{team}/members", post(resources::add_team_member))
+        .route("/projects/{project}/groups", post(resources::create_group))
+        .route(
+            "/groups/{group}",
+            get(resources::get_group).put(resources::update_group),
+        )
+        .route("/groups/{group}/activity", get(resources::group_activity))
+        .route("/groups/{group}/history", get(resources::group_history))
+        .route(
+            "/groups/{group}/external-issues",
+            post(resources::link_external_issue),
+        )
+        .route("/plugins", get(resources::list_plugins))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin_token,
+        ))
+        .fallback(|| async { ApiError::NotFound("no such API route".into()) });
+    Router::new()
+        .nest("/api", api)
+        .route("/openapi.json", get(openapi::document))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(webhooks::dispatch)
+        .with_state(state)
+}

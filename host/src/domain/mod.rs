@@ -1,0 +1,72 @@
+//! The domain flows of Sentry's integration platform, provider-agnostic:
+//! assignment, status changes, inbound sync from trackers and the outbound
+//! fan-out to every linked tracker except the one a change came from.
+
+mod assignment;
+mod inbound;
+mod outbound;
+pub mod status;
+
+pub use assignment::AssignOutcome;
+pub use inbound::apply_events;
+pub use outbound::Outbound;
+
+use std::sync::Arc;
+
+use crate::plugins::Registry;
+use crate::store::{Store, StoreError};
+
+/// Where a change came from. A change from integration X is never pushed back to X.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The host's API, optionally acting for a user.
+    Api { user: Option<i64> },
+    /// A tracker's webhook, through this integration.
+    Integration(i64),
+}
+
+impl Source {
+    fn acting_user(self) -> Option<i64> {
+        match self {
+            Source::Api { user } => user,
+            Source::Integration(_) => None,
+        }
+    }
+
+    fn integration(self) -> Option<i64> {
+        match self {
+            Source::Integration(id) => Some(id),
+            Source::Api { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<sqlx::Error> for DomainError {
+    fn from(e: sqlx::Error) -> DomainError {
+        DomainError::Store(StoreError::Sql(e))
+    }
+}
+
+/// The flows, with what they need.
+#[derive(Clone)]
+pub struct Domain {
+    pub store: Store,
+    pub outbound: Outbound,
+}
+
+impl Domain {
+    pub fn new(store: Store, registry: Arc<Registry>) -> Domain {
+        Domain {
+            outbound: Outbound::new(store.clone(), registry),
+            store,
+        }
+    }
+}

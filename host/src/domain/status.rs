@@ -1,0 +1,102 @@
+//! Resolve and unresolve, from the API or from a tracker (spec §2.4, inbound
+//! status task).
+
+use serde_json::{Value, json};
+
+use super::{Domain, DomainError, Source};
+use crate::store::{self, SyncFlag};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupStatus {
+    Resolved,
+    Unresolved,
+}
+
+impl GroupStatus {
+    pub fn parse(s: &str) -> Option<GroupStatus> {
+        match s {
+            "resolved" => Some(GroupStatus::Resolved),
+            "unresolved" => Some(GroupStatus::Unresolved),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Resolved => "resolved",
+            GroupStatus::Unresolved => "unresolved",
+        }
+    }
+}
+
+impl Domain {
+    /// Set the group's status. A group already in that status is left alone (no
+    /// activity). Returns whether it changed.
+    pub async fn set_status(
+        &self,
+        group: i64,
+        status: GroupStatus,
+        source: Source,
+        activity_data: Value,
+    ) -> Result<bool, DomainError> {
+        let mut tx = self.store.begin_write().await?;
+        let row = store::group_row(&mut tx, group).await?;
+        if row.status == status.as_str() {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let (substatus, activity) = match status {
+            GroupStatus::Resolved => (None, "set_resolved"),
+            GroupStatus::Unresolved => (Some("ongoing"), "set_unresolved"),
+        };
+        store::set_status(&mut tx, group, status.as_str(), substatus).await?;
+        store::insert_activity(
+            &mut tx,
+            &row,
+            activity,
+            source.acting_user(),
+            &activity_data,
+        )
+        .await?;
+        store::insert_history(&mut tx, &row, status.as_str(), source.acting_user(), None).await?;
+        tx.commit().await?;
+        self.outbound
+            .status_changed(group, status == GroupStatus::Resolved, source);
+        Ok(true)
+    }
+
+    /// The inbound status task: a tracker moved issue `key` across the done line.
+    /// Applies to the linked groups of every organization with inbound status
+    /// sync on; returns the groups that changed.
+    pub async fn sync_status_inbound(
+        &self,
+        integration: i64,
+        provider: (&str, &str),
+        key: &str,
+        status: GroupStatus,
+    ) -> Result<Vec<i64>, DomainError> {
+        let orgs = self
+            .store
+            .orgs_that_sync(integration, SyncFlag::InboundStatus)
+            .await?;
+        let groups = self.store.groups_linked_to(integration, key, &orgs).await?;
+        // Resolution strategies that target releases need releases, which this host
+        // does not model; every strategy resolves plainly (Sentry's fallback when a
+        // project has no open release).
+        let data = json!({
+            "provider": provider.1,
+            "provider_key": provider.0,
+            "integration_id": integration,
+        });
+        let mut changed = Vec::new();
+        for g in groups {
+            if self
+                .set_status(g.id, status, Source::Integration(integration), data.clone())
+                .await?
+            {
+                changed.push(g.id);
+            }
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,118 @@
+//! The `trackbridge` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use trackbridge_host::{Server, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "trackbridge",
+    version,
+    about = "Keeps issue trackers and issue groups in sync; integrations are sandboxed WebAssembly plugins."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TRACKBRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database URL: `sqlite://FILE?mode=rwc` (created if missing).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://trackbridge.db?mode=rwc"
+    )]
+    database_url: String,
+    /// Directory whose `*.wasm` files are loaded as plugins. Defaults to the
+    /// plugins this workspace builds (`cargo xtask plugins`).
+    #[arg(long, env = "TRACKBRIDGE_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+    /// Bearer token for the admin API. When unset, a random one is generated and
+    /// written to `--admin-token-file` (never to the log).
+    #[arg(long, env = "TRACKBRIDGE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Where a generated admin token is written (mode 0600).
+    #[arg(
+        long,
+        env = "TRACKBRIDGE_ADMIN_TOKEN_FILE",
+        default_value = "trackbridge.admin-token"
+    )]
+    admin_token_file: PathBuf,
+    /// The URL trackers use to reach this host.
+    #[arg(long, env = "TRACKBRIDGE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Budget of one plugin call (CPU deadline and wall clock), in milliseconds.
+    #[arg(long, env = "TRACKBRIDGE_PLUGIN_TIMEOUT_MS", default_value_t = 10_000)]
+    plugin_timeout_ms: u64,
+    /// Memory cap of one plugin instance, in MiB.
+    #[arg(long, env = "TRACKBRIDGE_PLUGIN_MEMORY_MIB", default_value_t = 64)]
+    plugin_memory_mib: usize,
+    /// Largest webhook body accepted, in bytes (larger ones get 413).
+    #[arg(long, env = "TRACKBRIDGE_MAX_WEBHOOK_BYTES", default_value_t = 1 << 20)]
+    max_webhook_bytes: usize,
+}
+
+fn default_plugins_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/wasm32-wasip2/release")
+}
+
+fn generated_token(file: &PathBuf) -> anyhow::Result<String> {
+    use std::io::Write;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random token: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(file)
+        .with_context(|| format!("writing the admin token to {}", file.display()))?;
+    f.write_all(token.as_bytes())?;
+    Ok(token)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,wasmtime=warn,cranelift=warn".into()),
+        )
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    let admin_token = match args.admin_token {
+        Some(token) if !token.is_empty() => token,
+        _ => {
+            let token = generated_token(&args.admin_token_file)?;
+            println!("admin token written to {}", args.admin_token_file.display());
+            token
+        }
+    };
+    let plugins_dir = args.plugins_dir.unwrap_or_else(default_plugins_dir);
+    let mut settings = Settings::new(args.database_url, plugins_dir, admin_token);
+    settings.listen = args.listen;
+    settings.public_url = args.public_url;
+    settings.plugin_timeout = Duration::from_millis(args.plugin_timeout_ms);
+    settings.plugin_memory_bytes = args.plugin_memory_mib << 20;
+    settings.max_webhook_bytes = args.max_webhook_bytes;
+    let server = Server::start(settings).await?;
+    println!("trackbridge listening on http://{}", server.local_addr());
+    tokio::signal::ctrl_c().await?;
+    server.shutdown().await;
+    Ok(())
+}

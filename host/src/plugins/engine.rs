@@ -1,0 +1,57 @@
+//! One wasmtime engine for every plugin.
+
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; a call's CPU deadline is counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Build the engine: component model, epoch interruption for CPU deadlines, and
+/// the pooling allocator sized for a webhook server (tens of plugins, not
+/// thousands of instances). Falls back to on-demand allocation when the machine
+/// cannot reserve the pool's virtual memory.
+pub fn build(memory_cap: usize) -> wasmtime::Result<Engine> {
+    let mut config = base_config();
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(100)
+        .total_core_instances(1000)
+        .max_core_instances_per_component(50)
+        .total_memories(200)
+        .max_memories_per_component(2)
+        .total_tables(400)
+        .max_tables_per_component(8)
+        .total_stacks(100)
+        .max_memory_size(memory_cap);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = match Engine::new(&config) {
+        Ok(engine) => engine,
+        Err(err) => {
+            tracing::warn!(error = %err, "pooling allocator unavailable; using on-demand instance allocation");
+            Engine::new(&base_config())?
+        }
+    };
+    spawn_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    config
+}
+
+/// Advance the epoch every tick for as long as the engine lives.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}

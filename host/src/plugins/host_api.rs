@@ -1,0 +1,98 @@
+//! The contract's `host` interface, as seen from inside a plugin.
+
+use std::time::Duration;
+
+use super::bindings::provider_types::Host as ProviderTypesHost;
+use super::bindings::trackbridge::plugin::host::{Host, Level};
+use super::bindings::types::{Host as TypesHost, Integration as WitIntegration};
+use super::call::CallState;
+use crate::store::Integration;
+
+/// A host service (the database) failed during a plugin call; the call is
+/// aborted so the caller can answer "try again later" instead of a wrong "no".
+#[derive(Debug, thiserror::Error)]
+#[error("host service unavailable: {0}")]
+pub struct HostUnavailable(pub String);
+
+/// Longest log line kept from a plugin; the rest is cut.
+const MAX_LOG_BYTES: usize = 4096;
+
+fn to_wit(i: &Integration) -> WitIntegration {
+    WitIntegration {
+        id: i.id,
+        external_id: i.external_id.clone(),
+        name: i.name.clone(),
+        metadata: i.metadata.clone(),
+        secrets: i.secrets.clone(),
+    }
+}
+
+impl TypesHost for CallState {}
+impl ProviderTypesHost for CallState {}
+
+impl Host for CallState {
+    async fn log(&mut self, level: Level, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_BYTES {
+            let mut cut = MAX_LOG_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let integration = self.integration.as_ref().map(|i| i.id);
+        macro_rules! emit {
+            ($lvl:ident) => {
+                tracing::$lvl!(target: "plugin", plugin = %self.plugin, version = %self.version, ?integration, "{message}")
+            };
+        }
+        match level {
+            Level::Trace => emit!(trace),
+            Level::Debug => emit!(debug),
+            Level::Info => emit!(info),
+            Level::Warn => emit!(warn),
+            Level::Error => emit!(error),
+        }
+    }
+
+    async fn now_ms(&mut self) -> u64 {
+        crate::time::now_ms().max(0) as u64
+    }
+
+    async fn current_integration(&mut self) -> Option<WitIntegration> {
+        self.integration.as_ref().map(to_wit)
+    }
+
+    async fn select_integration(
+        &mut self,
+        external_id: String,
+    ) -> wasmtime::Result<Option<WitIntegration>> {
+        let found = self
+            .services
+            .store
+            .integration_by_external_id(&self.plugin, &external_id)
+            .await
+            .map_err(|e| wasmtime::Error::new(HostUnavailable(e.to_string())))?;
+        Ok(found.map(|integration| {
+            let wit = to_wit(&integration);
+            self.select(integration);
+            wit
+        }))
+    }
+
+    async fn cache_get(&mut self, key: String) -> Option<Vec<u8>> {
+        let integration = self.integration.as_ref().map(|i| i.id);
+        self.services.cache.get(&self.plugin, integration, &key)
+    }
+
+    async fn cache_set(&mut self, key: String, value: Vec<u8>, ttl_secs: u32) {
+        let integration = self.integration.as_ref().map(|i| i.id);
+        self.services.cache.set(
+            &self.plugin,
+            integration,
+            &key,
+            value,
+            Duration::from_secs(u64::from(ttl_secs)),
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The outbound-HTTP gate: `wasi:http` requests may reach only the hosts of the
+//! integration the call acts for. Anything else is refused and logged.
+
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_send_request,
+};
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+/// Per-call policy: the authorities (`host:port`) this call may reach.
+#[derive(Default)]
+pub struct HttpGate {
+    pub plugin: String,
+    pub allowed: Vec<String>,
+}
+
+impl HttpGate {
+    fn allows(&self, uri: &http::Uri) -> bool {
+        authority_of(uri).is_some_and(|a| self.allowed.iter().any(|h| h.eq_ignore_ascii_case(&a)))
+    }
+}
+
+/// `host:port` of an absolute URI, with the scheme's default port filled in.
+pub fn authority_of(uri: &http::Uri) -> Option<String> {
+    let host = uri.host()?;
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") | None => Some(443),
+        _ => None,
+    })?;
+    Some(format!("{}:{port}", host.to_ascii_lowercase()))
+}
+
+/// `host:port` of a URL given by an operator (an integration's base URL).
+pub fn authority_of_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    Some(format!(
+        "{}:{}",
+        host.to_ascii_lowercase(),
+        parsed.port_or_known_default()?
+    ))
+}
+
+impl WasiHttpHooks for HttpGate {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        if !self.allows(request.uri()) {
+            tracing::warn!(
+                plugin = %self.plugin,
+                destination = %request.uri().authority().map(|a| a.as_str()).unwrap_or("?"),
+                "outbound request refused: not a host of this integration"
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(allowed: &[&str]) -> HttpGate {
+        HttpGate {
+            plugin: "test".into(),
+            allowed: allowed.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_the_integration_hosts_pass() {
+        let g = gate(&["example.atlassian.net:443", "127.0.0.1:8080"]);
+        assert!(
+            g.allows(
+                &"https://example.atlassian.net/rest/api/2/status"
+                    .parse()
+                    .unwrap()
+            )
+        );
+        assert!(g.allows(&"https://EXAMPLE.atlassian.net:443/x".parse().unwrap()));
+        assert!(g.allows(&"http://127.0.0.1:8080/x".parse().unwrap()));
+        assert!(
+            !g.allows(&"http://example.atlassian.net/x".parse().unwrap()),
+            "port 80 differs"
+        );
+        assert!(!g.allows(&"http://127.0.0.1:8081/x".parse().unwrap()));
+        assert!(!g.allows(&"https://evil.example.com/x".parse().unwrap()));
+        assert!(!g.allows(&"https://example.atlassian.net.evil.com/x".parse().unwrap()));
+        assert!(!gate(&[]).allows(&"https://example.atlassian.net/x".parse().unwrap()));
+    }
+
+    #[test]
+    fn operator_urls_become_authorities() {
+        assert_eq!(
+            authority_of_url("https://Example.atlassian.net/").as_deref(),
+            Some("example.atlassian.net:443")
+        );
+        assert_eq!(
+            authority_of_url("http://127.0.0.1:9000").as_deref(),
+            Some("127.0.0.1:9000")
+        );
+        assert_eq!(authority_of_url("not a url"), None);
+    }
+}

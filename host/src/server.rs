@@ -1,0 +1,72 @@
+//! Start and stop the host: database, plugins, HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::domain::Domain;
+use crate::plugins::provider::CallLimits;
+use crate::plugins::{Registry, Services, TtlCache, engine};
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// A running host.
+pub struct Server {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Connect the database (running migrations), load every plugin of the
+    /// plugins directory, and start serving HTTP.
+    pub async fn start(settings: Settings) -> anyhow::Result<Server> {
+        let store = Store::connect(&settings.database_url).await?;
+        let engine = engine::build(settings.plugin_memory_bytes)
+            .map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
+        let services = Arc::new(Services {
+            store: store.clone(),
+            cache: TtlCache::default(),
+        });
+        let limits = CallLimits {
+            timeout: settings.plugin_timeout,
+            memory_bytes: settings.plugin_memory_bytes,
+        };
+        let registry =
+            Arc::new(Registry::load_dir(&engine, &settings.plugins_dir, services, limits).await?);
+        let listener = TcpListener::bind(settings.listen).await?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            domain: Domain::new(store.clone(), registry.clone()),
+            store,
+            registry,
+            settings: Arc::new(settings),
+        };
+        let app = api::router(state);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, "listening");
+        Ok(Server { addr, stop, task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting connections and wait for requests in flight.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,48 @@
+//! What an operator can configure.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Host settings. [`Settings::new`] fills in defaults for everything but the
+/// database, the plugins directory and the admin token.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the HTTP server listens (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// `sqlite://path?mode=rwc` (default) or `postgres://…`.
+    pub database_url: String,
+    /// Directory whose `*.wasm` files are loaded as plugins at start.
+    pub plugins_dir: PathBuf,
+    /// Bearer token required by every `/api` request.
+    pub admin_token: String,
+    /// The URL trackers use to reach this host (for webhook URLs created at
+    /// installation). Defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// One budget per plugin call: the CPU deadline (epoch interruption) and
+    /// the wall-clock limit on the whole call, outbound HTTP included.
+    pub plugin_timeout: Duration,
+    /// Linear-memory cap of one plugin instance.
+    pub plugin_memory_bytes: usize,
+    /// Largest webhook body accepted; larger ones get 413 before being read whole.
+    pub max_webhook_bytes: usize,
+}
+
+impl Settings {
+    pub fn new(
+        database_url: impl Into<String>,
+        plugins_dir: impl Into<PathBuf>,
+        admin_token: impl Into<String>,
+    ) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            plugins_dir: plugins_dir.into(),
+            admin_token: admin_token.into(),
+            public_url: None,
+            plugin_timeout: Duration::from_secs(10),
+            plugin_memory_bytes: 64 << 20,
+            max_webhook_bytes: 1 << 20,
+        }
+    }
+}

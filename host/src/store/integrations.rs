@@ -1,0 +1,350 @@
+//! Integrations (one per tracker installation), their per-organization
+//! configuration and status mappings, following Sentry's model (§1 of the spec).
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+
+use super::{Result, Store, StoreError};
+use crate::time::now_ms;
+
+/// A stored integration. `secrets` never leaves the host except into its own plugin.
+#[derive(Clone, Debug)]
+pub struct Integration {
+    pub id: i64,
+    pub provider: String,
+    pub external_id: String,
+    pub name: String,
+    pub metadata: String,
+    pub secrets: String,
+    pub allowed_hosts: Vec<String>,
+}
+
+/// What a plugin's `build-integration` produced plus the hosts it may reach.
+pub struct NewIntegration<'a> {
+    pub provider: &'a str,
+    pub external_id: &'a str,
+    pub name: &'a str,
+    pub metadata: &'a str,
+    pub secrets: &'a str,
+    pub allowed_hosts: &'a [String],
+}
+
+/// The sync switches of one organization's installation (config keys of §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncFlag {
+    OutboundStatus,
+    InboundStatus,
+    OutboundAssignee,
+    InboundAssignee,
+}
+
+impl SyncFlag {
+    pub fn key(self) -> &'static str {
+        match self {
+            SyncFlag::OutboundStatus => "sync_status_forward",
+            SyncFlag::InboundStatus => "sync_status_reverse",
+            SyncFlag::OutboundAssignee => "sync_forward_assignment",
+            SyncFlag::InboundAssignee => "sync_reverse_assignment",
+        }
+    }
+}
+
+/// One external project's outbound status mapping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusMapping {
+    pub external_project: String,
+    pub on_resolve: String,
+    pub on_unresolve: String,
+}
+
+/// A configuration update as the API receives it.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigUpdate {
+    pub mappings: Option<Vec<StatusMapping>>,
+    /// Every other key, stored as given.
+    pub rest: Map<String, Value>,
+}
+
+/// How an integration is shown through the API: no secrets.
+#[derive(Clone, Debug, Serialize)]
+pub struct IntegrationView {
+    pub id: i64,
+    pub provider: String,
+    pub external_id: String,
+    pub name: String,
+    pub metadata: Value,
+    pub config: Value,
+}
+
+fn integration_from_row(r: &sqlx::any::AnyRow) -> Result<Integration> {
+    let hosts: String = r.try_get(6)?;
+    Ok(Integration {
+        id: r.try_get(0)?,
+        provider: r.try_get(1)?,
+        external_id: r.try_get(2)?,
+        name: r.try_get(3)?,
+        metadata: r.try_get(4)?,
+        secrets: r.try_get(5)?,
+        allowed_hosts: serde_json::from_str(&hosts)?,
+    })
+}
+
+const INTEGRATION_COLUMNS: &str =
+    "id, provider, external_id, name, metadata, secrets, allowed_hosts";
+
+impl Store {
+    /// Store an installation for `org`. Installing the same tracker installation
+    /// again (same provider and external id) refreshes its data and adds the
+    /// organization, as Sentry's `ensure_integration` does.
+    pub async fn install_integration(
+        &self,
+        org: i64,
+        new: NewIntegration<'_>,
+    ) -> Result<Integration> {
+        self.organization(org).await?;
+        let hosts = serde_json::to_string(new.allowed_hosts)?;
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO integrations (provider, external_id, name, metadata, secrets, allowed_hosts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (provider, external_id) DO UPDATE SET name = $3, metadata = $4, secrets = $5, \
+             allowed_hosts = $6, status = 'active' RETURNING id",
+        )
+        .bind(new.provider)
+        .bind(new.external_id)
+        .bind(new.name)
+        .bind(new.metadata)
+        .bind(new.secrets)
+        .bind(&hosts)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO organization_integrations (organization_id, integration_id) VALUES ($1, $2) \
+             ON CONFLICT (organization_id, integration_id) DO UPDATE SET status = 'active'",
+        )
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.integration(id).await
+    }
+
+    pub async fn integration(&self, id: i64) -> Result<Integration> {
+        let row = sqlx::query(&format!(
+            "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("integration"))?;
+        integration_from_row(&row)
+    }
+
+    pub async fn integration_by_external_id(
+        &self,
+        provider: &str,
+        external_id: &str,
+    ) -> Result<Option<Integration>> {
+        let row = sqlx::query(&format!(
+            "SELECT {INTEGRATION_COLUMNS} FROM integrations \
+             WHERE provider = $1 AND external_id = $2 AND status = 'active'"
+        ))
+        .bind(provider)
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(integration_from_row).transpose()
+    }
+
+    /// The organization's installation of `integration` as shown by the API.
+    pub async fn integration_view(&self, org: i64, integration: i64) -> Result<IntegrationView> {
+        let oi = self.org_integration_id(org, integration).await?;
+        let i = self.integration(integration).await?;
+        Ok(IntegrationView {
+            id: i.id,
+            provider: i.provider,
+            external_id: i.external_id,
+            name: i.name,
+            metadata: serde_json::from_str(&i.metadata)?,
+            config: self.config_view(oi).await?,
+        })
+    }
+
+    pub async fn org_integration_views(&self, org: i64) -> Result<Vec<IntegrationView>> {
+        self.organization(org).await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT integration_id FROM organization_integrations \
+             WHERE organization_id = $1 AND status = 'active' ORDER BY integration_id",
+        )
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.integration_view(org, id).await?);
+        }
+        Ok(out)
+    }
+
+    async fn org_integration_id(&self, org: i64, integration: i64) -> Result<i64> {
+        sqlx::query_scalar(
+            "SELECT id FROM organization_integrations \
+             WHERE organization_id = $1 AND integration_id = $2 AND status = 'active'",
+        )
+        .bind(org)
+        .bind(integration)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("integration"))
+    }
+
+    /// Save configuration. Status mappings replace the stored ones and
+    /// `sync_status_forward` becomes true iff at least one mapping exists.
+    pub async fn save_config(
+        &self,
+        org: i64,
+        integration: i64,
+        update: ConfigUpdate,
+    ) -> Result<Value> {
+        let oi = self.org_integration_id(org, integration).await?;
+        let mut tx = self.begin_write().await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT config FROM organization_integrations WHERE id = $1")
+                .bind(oi)
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut config: Map<String, Value> = serde_json::from_str(&stored)?;
+        for (k, v) in update.rest {
+            config.insert(k, v);
+        }
+        if let Some(mappings) = update.mappings {
+            sqlx::query(
+                "DELETE FROM integration_external_projects WHERE organization_integration_id = $1",
+            )
+            .bind(oi)
+            .execute(&mut *tx)
+            .await?;
+            for m in &mappings {
+                sqlx::query(
+                    "INSERT INTO integration_external_projects \
+                     (organization_integration_id, external_id, resolved_status, unresolved_status) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(oi)
+                .bind(&m.external_project)
+                .bind(&m.on_resolve)
+                .bind(&m.on_unresolve)
+                .execute(&mut *tx)
+                .await?;
+            }
+            config.insert(
+                SyncFlag::OutboundStatus.key().into(),
+                Value::Bool(!mappings.is_empty()),
+            );
+        }
+        sqlx::query("UPDATE organization_integrations SET config = $2 WHERE id = $1")
+            .bind(oi)
+            .bind(Value::Object(config).to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.config_view(oi).await
+    }
+
+    /// The configuration with `sync_status_forward` rendered as its mappings.
+    async fn config_view(&self, org_integration: i64) -> Result<Value> {
+        let stored: String =
+            sqlx::query_scalar("SELECT config FROM organization_integrations WHERE id = $1")
+                .bind(org_integration)
+                .fetch_one(&self.pool)
+                .await?;
+        let mut config: Map<String, Value> = serde_json::from_str(&stored)?;
+        let mut forward = Map::new();
+        for m in self.mappings_of(org_integration).await? {
+            forward.insert(
+                m.external_project,
+                json!({"on_resolve": m.on_resolve, "on_unresolve": m.on_unresolve}),
+            );
+        }
+        config.insert(
+            SyncFlag::OutboundStatus.key().into(),
+            Value::Object(forward),
+        );
+        for flag in [
+            SyncFlag::InboundStatus,
+            SyncFlag::OutboundAssignee,
+            SyncFlag::InboundAssignee,
+        ] {
+            config.entry(flag.key()).or_insert(Value::Bool(false));
+        }
+        config
+            .entry("resolution_strategy")
+            .or_insert(json!("resolve"));
+        Ok(Value::Object(config))
+    }
+
+    async fn mappings_of(&self, org_integration: i64) -> Result<Vec<StatusMapping>> {
+        let rows = sqlx::query(
+            "SELECT external_id, resolved_status, unresolved_status FROM integration_external_projects \
+             WHERE organization_integration_id = $1 ORDER BY id",
+        )
+        .bind(org_integration)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StatusMapping {
+                    external_project: r.try_get(0)?,
+                    on_resolve: r.try_get(1)?,
+                    on_unresolve: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The status mappings of `org`'s installation of `integration`.
+    pub async fn status_mappings(&self, org: i64, integration: i64) -> Result<Vec<StatusMapping>> {
+        let oi = self.org_integration_id(org, integration).await?;
+        self.mappings_of(oi).await
+    }
+
+    /// Organizations that installed `integration` and switched `flag` on
+    /// (Sentry's `where_should_sync`).
+    pub async fn orgs_that_sync(&self, integration: i64, flag: SyncFlag) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT organization_id, config FROM organization_integrations \
+             WHERE integration_id = $1 AND status = 'active' ORDER BY organization_id",
+        )
+        .bind(integration)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut orgs = Vec::new();
+        for r in rows {
+            let config: String = r.try_get(1)?;
+            if flag_is_on(&config, flag)? {
+                orgs.push(r.try_get(0)?);
+            }
+        }
+        Ok(orgs)
+    }
+
+    /// Whether `org`'s installation of `integration` has `flag` on.
+    pub async fn should_sync(&self, org: i64, integration: i64, flag: SyncFlag) -> Result<bool> {
+        Ok(self.orgs_that_sync(integration, flag).await?.contains(&org))
+    }
+}
+
+fn flag_is_on(config: &str, flag: SyncFlag) -> Result<bool> {
+    let config: Value = serde_json::from_str(config)?;
+    Ok(match config.get(flag.key()) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Object(m)) => !m.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+        Some(Value::Array(a)) => !a.is_empty(),
+    })
+}

@@ -1,0 +1,95 @@
+//! Project tasks that need more than one cargo invocation:
+//!
+//! - `cargo xtask plugins` builds the first-party plugins for `wasm32-wasip2`
+//!   (installing the target when it is missing) into `target/plugins`.
+//! - `cargo xtask serve [ARGS]` builds the plugins and runs `trackbridge serve ARGS`.
+//! - `cargo xtask test [ARGS]` builds the plugins and runs every test of the workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// The first-party plugin crates; each becomes one `.wasm` in the plugins directory.
+const PLUGINS: &[&str] = &["trackbridge-plugin-jira"];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup (the wasm32-wasip2 target is installed through rustup)")?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip2")
+    {
+        run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
+    }
+    Ok(())
+}
+
+/// Build the plugins; returns the directory holding the `.wasm` files.
+fn build_plugins(root: &Path) -> anyhow::Result<PathBuf> {
+    ensure_wasm_target()?;
+    // A target directory of their own, so building plugins never waits on (or
+    // invalidates) the host's build.
+    let target_dir = root.join("target/plugins");
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for p in PLUGINS {
+        cmd.args(["-p", p]);
+    }
+    run(&mut cmd)?;
+    Ok(target_dir.join("wasm32-wasip2/release"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match task.as_str() {
+        "plugins" => {
+            let dir = build_plugins(&root)?;
+            println!("plugins built in {}", dir.display());
+        }
+        "serve" => {
+            let dir = build_plugins(&root)?;
+            run(cargo()
+                .current_dir(&root)
+                .env("TRACKBRIDGE_PLUGINS_DIR", &dir)
+                .args(["run", "--quiet", "-p", "trackbridge-host", "--bin", "trackbridge", "--", "serve"])
+                .args(&rest))?;
+        }
+        "test" => {
+            let dir = build_plugins(&root)?;
+            run(cargo()
+                .current_dir(&root)
+                .env("TRACKBRIDGE_PLUGINS_DIR", &dir)
+                .args(["test", "--workspace"])
+                .args(&rest))?;
+        }
+        _ => bail!("usage: cargo xtask <plugins | serve [ARGS] | test [ARGS]>"),
+    }
+    Ok(())
+}
