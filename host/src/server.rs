@@ -26,11 +26,21 @@ impl Server {
     /// plugins directory, and start serving HTTP.
     pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         let store = Store::connect(&settings.database_url).await?;
+        // Bind first: the public URL defaults to the address actually bound.
+        let listener = TcpListener::bind(settings.listen).await?;
+        let addr = listener.local_addr()?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
         let engine = engine::build(settings.plugin_memory_bytes)
             .map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
         let services = Arc::new(Services {
             store: store.clone(),
             cache: TtlCache::default(),
+            public_url,
         });
         let limits = CallLimits {
             timeout: settings.plugin_timeout,
@@ -38,8 +48,6 @@ impl Server {
         };
         let registry =
             Arc::new(Registry::load_dir(&engine, &settings.plugins_dir, services, limits).await?);
-        let listener = TcpListener::bind(settings.listen).await?;
-        let addr = listener.local_addr()?;
         let state = AppState {
             domain: Domain::new(store.clone(), registry.clone()),
             store,

@@ -1,7 +1,7 @@
 //! Installing integrations through their plugins, and their configuration.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::resources::Body;
 use super::{ApiError, AppState};
-use crate::plugins::http_gate::authority_of_url;
+use crate::plugins::http_gate::{authority_of_url, host_matches_pattern};
 use crate::store::{ConfigUpdate, NewIntegration, StatusMapping};
 
 #[derive(Deserialize)]
@@ -46,6 +46,21 @@ pub async fn install(
     let data = plugin
         .build_integration(body.input.to_string(), hosts.clone())
         .await?;
+    for extra in &data.extra_hosts {
+        if !plugin
+            .info
+            .allowed_host_patterns
+            .iter()
+            .any(|p| host_matches_pattern(extra, p))
+        {
+            return Err(ApiError::Unavailable(format!(
+                "plugin {} asked for host `{extra}`, which its allowed-host-patterns {:?} do not cover",
+                plugin.name(),
+                plugin.info.allowed_host_patterns
+            )));
+        }
+        hosts.push(extra.to_ascii_lowercase());
+    }
     for (what, json) in [("metadata", &data.metadata), ("secrets", &data.secrets)] {
         if !matches!(serde_json::from_str::<Value>(json), Ok(Value::Object(_))) {
             return Err(ApiError::Unavailable(format!(
@@ -76,6 +91,48 @@ pub async fn install(
     );
     let view = s.store.integration_view(org, integration.id).await?;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize)]
+pub struct UninstallQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// Uninstall: when the last organization removes an integration, its plugin first
+/// removes what it created at the tracker. If the tracker cannot be reached the
+/// operator is told and can retry, or pass `?force=true` to delete anyway.
+pub async fn uninstall(
+    State(s): State<AppState>,
+    Path((org, id)): Path<(i64, i64)>,
+    Query(query): Query<UninstallQuery>,
+) -> Result<StatusCode, ApiError> {
+    s.store.integration_view(org, id).await?;
+    let integration = s.store.integration(id).await?;
+    let last = s.store.integration_orgs(id).await? == vec![org];
+    if last {
+        let result = match s.registry.provider(&integration.provider) {
+            Some(plugin) => plugin
+                .uninstall(integration.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "no plugin for provider `{}` is loaded",
+                integration.provider
+            )),
+        };
+        if let Err(reason) = result {
+            if !query.force {
+                return Err(ApiError::Upstream(format!(
+                    "could not remove the integration at the tracker: {reason}; retry, or pass ?force=true to delete it anyway"
+                )));
+            }
+            tracing::warn!(org, integration = id, %reason, "uninstall forced past a tracker failure");
+        }
+    }
+    s.store.uninstall_integration(org, id).await?;
+    tracing::info!(org, integration = id, "integration uninstalled");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn list(

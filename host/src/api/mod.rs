@@ -45,7 +45,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/organizations/{org}/integrations/{id}",
-            get(integrations::get),
+            get(integrations::get).delete(integrations::uninstall),
         )
         .route(
             "/organizations/{org}/integrations/{id}/config",

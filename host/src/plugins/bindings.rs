@@ -7,6 +7,7 @@ wasmtime::component::bindgen!({
         // A database failure while looking up an integration must not look like
         // "no such integration" to the plugin: it traps, and the host answers 503.
         "trackbridge:plugin/host.select-integration": async | trappable,
+        "trackbridge:plugin/host.lookup-integration": async | trappable,
         default: async,
     },
     exports: { default: async },

@@ -80,6 +80,23 @@ impl Host for CallState {
         }))
     }
 
+    async fn lookup_integration(
+        &mut self,
+        external_id: String,
+    ) -> wasmtime::Result<Option<WitIntegration>> {
+        let found = self
+            .services
+            .store
+            .integration_by_external_id(&self.plugin, &external_id)
+            .await
+            .map_err(|e| wasmtime::Error::new(HostUnavailable(e.to_string())))?;
+        Ok(found.as_ref().map(to_wit))
+    }
+
+    async fn public_url(&mut self) -> String {
+        self.services.public_url.clone()
+    }
+
     async fn cache_get(&mut self, key: String) -> Option<Vec<u8>> {
         let integration = self.integration.as_ref().map(|i| i.id);
         self.services.cache.get(&self.plugin, integration, &key)

@@ -52,6 +52,19 @@ pub fn authority_of_url(url: &str) -> Option<String> {
     ))
 }
 
+/// Whether `host` (`host:port`) matches `pattern`, where a leading `*.` matches
+/// one or more subdomain labels (`*.example.com:443` matches `a.example.com:443`
+/// but not `example.com:443`).
+pub fn host_matches_pattern(host: &str, pattern: &str) -> bool {
+    let (host, pattern) = (host.to_ascii_lowercase(), pattern.to_ascii_lowercase());
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .strip_suffix(suffix)
+            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+        None => host == pattern,
+    }
+}
+
 impl WasiHttpHooks for HttpGate {
     fn send_request(
         &mut self,
@@ -109,6 +122,34 @@ mod tests {
         assert!(!g.allows(&"https://evil.example.com/x".parse().unwrap()));
         assert!(!g.allows(&"https://example.atlassian.net.evil.com/x".parse().unwrap()));
         assert!(!gate(&[]).allows(&"https://example.atlassian.net/x".parse().unwrap()));
+    }
+
+    #[test]
+    fn patterns_match_subdomains_only_where_they_say_so() {
+        assert!(host_matches_pattern(
+            "acme.vssps.visualstudio.com:443",
+            "*.vssps.visualstudio.com:443"
+        ));
+        assert!(host_matches_pattern(
+            "a.b.vssps.visualstudio.com:443",
+            "*.vssps.visualstudio.com:443"
+        ));
+        assert!(!host_matches_pattern(
+            "vssps.visualstudio.com:443",
+            "*.vssps.visualstudio.com:443"
+        ));
+        assert!(!host_matches_pattern(
+            "evilvssps.visualstudio.com:443",
+            "*.vssps.visualstudio.com:443"
+        ));
+        assert!(!host_matches_pattern(
+            "acme.vssps.visualstudio.com:80",
+            "*.vssps.visualstudio.com:443"
+        ));
+        assert!(host_matches_pattern(
+            "VSSPS.dev.azure.com:443",
+            "vssps.dev.azure.com:443"
+        ));
     }
 
     #[test]

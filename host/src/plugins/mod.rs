@@ -30,4 +30,6 @@ use crate::store::Store;
 pub struct Services {
     pub store: Store,
     pub cache: TtlCache,
+    /// The base URL trackers use to reach this host, without a trailing `/`.
+    pub public_url: String,
 }

@@ -117,6 +117,7 @@ impl ProviderPlugin {
                 routes: Vec::new(),
                 config_schema: String::new(),
                 url_fields: Vec::new(),
+                allowed_host_patterns: Vec::new(),
             },
             pre,
             engine: engine.clone(),
@@ -240,6 +241,14 @@ impl ProviderPlugin {
             .trackbridge_plugin_provider()
             .call_build_integration(s, &input));
         Ok(self.flatten("build-integration", r)?.value)
+    }
+
+    /// Remove what the installation created at the tracker.
+    pub async fn uninstall(&self, integration: Integration) -> Result<(), PluginCallError> {
+        let r = call_export!(self, for_integration(integration), "uninstall", |b, s| b
+            .trackbridge_plugin_provider()
+            .call_uninstall(s));
+        Ok(self.flatten("uninstall", r)?.value)
     }
 
     /// Verify an incoming request; on success the integration it selected comes back.

@@ -80,11 +80,7 @@ impl Registry {
     }
 
     /// The provider serving `method path`, with the values of its `{name}` segments.
-    pub fn route(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> Option<(Arc<ProviderPlugin>, RouteParams)> {
+    pub fn route(&self, method: &str, path: &str) -> Option<(Arc<ProviderPlugin>, RouteParams)> {
         self.providers.values().find_map(|p| {
             p.info.routes.iter().find_map(|r| {
                 if !r.method.eq_ignore_ascii_case(method) {

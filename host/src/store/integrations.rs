@@ -189,6 +189,46 @@ impl Store {
         Ok(out)
     }
 
+    /// Organizations with an active installation of `integration`.
+    pub async fn integration_orgs(&self, integration: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT organization_id FROM organization_integrations \
+             WHERE integration_id = $1 AND status = 'active' ORDER BY organization_id",
+        )
+        .bind(integration)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Remove `org`'s installation; the integration itself is disabled when no
+    /// organization uses it any more. Links and external issues stay, so history
+    /// keeps its meaning and a re-installation finds them again.
+    pub async fn uninstall_integration(&self, org: i64, integration: i64) -> Result<()> {
+        let oi = self.org_integration_id(org, integration).await?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM integration_external_projects WHERE organization_integration_id = $1",
+        )
+        .bind(oi)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE organization_integrations SET status = 'disabled', config = '{}' WHERE id = $1",
+        )
+        .bind(oi)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE integrations SET status = 'disabled' WHERE id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM organization_integrations WHERE integration_id = $1 AND status = 'active')",
+        )
+        .bind(integration)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn org_integration_id(&self, org: i64, integration: i64) -> Result<i64> {
         sqlx::query_scalar(
             "SELECT id FROM organization_integrations \

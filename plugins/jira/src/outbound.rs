@@ -1,0 +1,364 @@
+//! Outbound syncs: moving an issue to the mapped status and assigning it to
+//! the Jira user behind a verified email (sentry-flows §2.2, §2.3).
+
+use serde_json::Value;
+use trackbridge_plugin_sdk::provider::{StatusMapping, SyncOutcome};
+use trackbridge_plugin_sdk::{Error, Result, json, warn};
+
+use crate::client::{Client, id_string};
+
+pub fn sync_status(
+    client: &Client,
+    key: &str,
+    resolve: bool,
+    mappings: &[StatusMapping],
+) -> Result<SyncOutcome> {
+    let issue = client.issue(key)?;
+    let project = json::get(&issue, &["fields", "project", "id"])
+        .and_then(id_string)
+        .ok_or_else(|| {
+            Error::upstream(200, format!("Jira issue {key} has no fields.project.id"))
+        })?;
+    let Some(mapping) = mappings.iter().find(|m| m.external_project == project) else {
+        return Ok(SyncOutcome::unchanged(format!(
+            "no status mapping for Jira project {project}"
+        )));
+    };
+    let target = if resolve {
+        &mapping.on_resolve
+    } else {
+        &mapping.on_unresolve
+    };
+    let current = json::get(&issue, &["fields", "status", "id"]).and_then(id_string);
+    if current.as_deref() == Some(target.as_str()) {
+        return Ok(SyncOutcome::unchanged(format!(
+            "already in status {target}"
+        )));
+    }
+    let transitions = client.transitions(key)?;
+    let Some(transition) = pick_transition(&transitions, target) else {
+        return Err(Error::rejected(format!(
+            "no transition to status {target} is available for {key}"
+        )));
+    };
+    client.transition(key, &transition)?;
+    Ok(SyncOutcome::changed())
+}
+
+/// The id of the first transition leading to `target`; transitions without a
+/// `to` status are skipped.
+pub fn pick_transition(transitions: &Value, target: &str) -> Option<String> {
+    transitions.as_array()?.iter().find_map(|t| {
+        let to = json::get(t, &["to", "id"]).and_then(id_string)?;
+        if to == target {
+            t.get("id").and_then(id_string)
+        } else {
+            None
+        }
+    })
+}
+
+/// Jira and the host may differ in email case; Sentry compares lower-cased.
+pub fn emails_match(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+pub fn sync_assignee(client: &Client, key: &str, emails: Option<&[String]>) -> Result<SyncOutcome> {
+    let Some(emails) = emails else {
+        client.assign(key, None)?;
+        return Ok(SyncOutcome::changed());
+    };
+    let mut matched: Option<String> = None;
+    for email in emails {
+        let users = match client.assignable_users(key, email) {
+            Ok(users) => users,
+            // One email failing to search must not stop the others (Sentry skips it).
+            Err(e @ (Error::Unauthorized(_) | Error::Upstream { .. })) => {
+                warn!("jira: assignable-user search for {key} failed: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for user in &users {
+            let Some(account_id) = json::non_empty_str_at(user, &["accountId"]) else {
+                continue;
+            };
+            let user_email = match json::non_empty_str_at(user, &["emailAddress"]) {
+                Some(e) => Some(e.to_string()),
+                None => client.user_email(account_id)?,
+            };
+            if user_email.is_some_and(|e| emails_match(&e, email)) {
+                // Later emails may replace this match, as in Sentry.
+                matched = Some(account_id.to_string());
+                break;
+            }
+        }
+    }
+    let Some(account_id) = matched else {
+        return Ok(SyncOutcome::unchanged("no Jira user with a matching email"));
+    };
+    client.assign(key, Some(&account_id))?;
+    Ok(SyncOutcome::changed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Credential;
+    use serde_json::json;
+    use trackbridge_plugin_sdk::http::{Method, Response};
+    use trackbridge_plugin_sdk::testing;
+
+    const BASE: &str = "https://example.atlassian.net";
+
+    fn client() -> Client {
+        let credential =
+            Credential::parse(&json!({"type": "oauth2", "access_token": "t"})).unwrap();
+        Client::new(BASE, credential)
+    }
+
+    fn transitions() -> Value {
+        json!({"expand": "transitions", "transitions": [
+            {"id": "11", "name": "To Do", "to": {"id": "10100"}},
+            {"id": "21", "name": "In Progress", "to": {"id": "3"}},
+            {"id": "31", "name": "Done", "to": {"id": "10101"}},
+            {"id": "61", "name": "Kicked"}
+        ]})
+    }
+
+    fn mapping() -> Vec<StatusMapping> {
+        vec![StatusMapping {
+            external_project: "10100".into(),
+            on_resolve: "10101".into(),
+            on_unresolve: "3".into(),
+        }]
+    }
+
+    /// A fake Jira: issue SEN-5 in project 10100, status 10100.
+    fn fake_jira(status: &'static str) {
+        testing::on_http(move |req| {
+            let url = req.full_url();
+            let path = url.strip_prefix(BASE).unwrap_or(&url).to_string();
+            Ok(match (req.method, path.as_str()) {
+                (Method::Get, "/rest/api/2/issue/SEN-5") => Response::json_body(
+                    200,
+                    &json!({"key": "SEN-5", "fields": {"project": {"id": "10100"}, "status": {"id": status}}}),
+                ),
+                (Method::Get, "/rest/api/2/issue/SEN-5/transitions") => {
+                    Response::json_body(200, &transitions())
+                }
+                (Method::Post, "/rest/api/2/issue/SEN-5/transitions") => Response::new(204, ""),
+                _ => Response::json_body(404, &json!({"errorMessages": ["Issue does not exist"]})),
+            })
+        });
+    }
+
+    fn posted_transition() -> Option<Value> {
+        testing::requests()
+            .iter()
+            .find(|r| r.method == Method::Post)
+            .map(|r| serde_json::from_slice(r.body.as_deref().unwrap_or_default()).unwrap())
+    }
+
+    #[test]
+    fn transitions_like_sentry() {
+        for (resolve, expected) in [(false, "21"), (true, "31")] {
+            testing::reset();
+            fake_jira("10100");
+            let outcome = sync_status(&client(), "SEN-5", resolve, &mapping()).unwrap();
+            assert!(outcome.changed);
+            assert_eq!(
+                posted_transition(),
+                Some(json!({"transition": {"id": expected}}))
+            );
+        }
+    }
+
+    #[test]
+    fn status_noops_and_failures() {
+        testing::reset();
+        fake_jira("10101");
+        let outcome = sync_status(&client(), "SEN-5", true, &mapping()).unwrap();
+        assert_eq!(
+            (outcome.changed, outcome.note.as_deref()),
+            (false, Some("already in status 10101"))
+        );
+        assert_eq!(testing::requests().len(), 1);
+
+        let outcome = sync_status(&client(), "SEN-5", true, &[]).unwrap();
+        assert_eq!(
+            outcome.note.as_deref(),
+            Some("no status mapping for Jira project 10100")
+        );
+
+        let mut unknown_target = mapping();
+        unknown_target[0].on_resolve = "99".into();
+        let e = sync_status(&client(), "SEN-5", true, &unknown_target).unwrap_err();
+        assert!(
+            matches!(e, Error::Rejected(ref m) if m.starts_with("no transition to status 99")),
+            "{e}"
+        );
+
+        let e = sync_status(&client(), "NOPE-1", true, &mapping()).unwrap_err();
+        assert!(matches!(e, Error::Rejected(_)), "{e}");
+    }
+
+    #[test]
+    fn picks_first_matching_transition() {
+        let t =
+            json!([{"id": "1"}, {"id": "2", "to": {"id": "5"}}, {"id": "3", "to": {"id": "5"}}]);
+        assert_eq!(pick_transition(&t, "5").as_deref(), Some("2"));
+        assert_eq!(pick_transition(&t, "6"), None);
+        assert_eq!(pick_transition(&json!({}), "5"), None);
+    }
+
+    #[test]
+    fn email_case_insensitivity() {
+        assert!(emails_match("Bob@example.com", "bob@example.com"));
+        assert!(emails_match("ÅSA@example.com", "åsa@example.com"));
+        assert!(!emails_match("bob@example.com", "bob@example.org"));
+    }
+
+    fn puts() -> Vec<Value> {
+        testing::requests()
+            .iter()
+            .filter(|r| r.method == Method::Put)
+            .map(|r| serde_json::from_slice(r.body.as_deref().unwrap_or_default()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn assigns_case_insensitively() {
+        testing::reset();
+        testing::on_http(|req| {
+            Ok(match req.method {
+                Method::Get => {
+                    assert_eq!(
+                        req.full_url(),
+                        format!(
+                            "{BASE}/rest/api/2/user/assignable/search?issueKey=APP-1&query=bob%40example.com"
+                        )
+                    );
+                    Response::json_body(
+                        200,
+                        &json!([{"accountId": "deadbeef123", "emailAddress": "Bob@example.com"}]),
+                    )
+                }
+                _ => Response::new(204, ""),
+            })
+        });
+        let outcome =
+            sync_assignee(&client(), "APP-1", Some(&["bob@example.com".to_string()])).unwrap();
+        assert!(outcome.changed);
+        assert_eq!(testing::requests().len(), 2);
+        assert_eq!(puts(), vec![json!({"accountId": "deadbeef123"})]);
+        let put = &testing::requests()[1];
+        assert_eq!(
+            put.full_url(),
+            format!("{BASE}/rest/api/2/issue/APP-1/assignee")
+        );
+    }
+
+    #[test]
+    fn hidden_email_uses_email_api() {
+        testing::reset();
+        testing::on_http(|req| {
+            let url = req.full_url();
+            Ok(if url.contains("/user/assignable/search") {
+                Response::json_body(
+                    200,
+                    &json!([{"accountId": "deadbeef123", "displayName": "Dead Beef"}]),
+                )
+            } else if url.contains("/rest/api/3/user/email") {
+                Response::json_body(
+                    200,
+                    &json!({"accountId": "deadbeef123", "email": "bob@example.com"}),
+                )
+            } else {
+                Response::new(204, "")
+            })
+        });
+        let outcome =
+            sync_assignee(&client(), "APP-1", Some(&["bob@example.com".to_string()])).unwrap();
+        assert!(outcome.changed);
+        assert_eq!(testing::requests().len(), 3);
+    }
+
+    #[test]
+    fn no_match_and_search_errors() {
+        testing::reset();
+        testing::on_http(|req| {
+            let url = req.full_url();
+            Ok(if url.contains("query=denied") {
+                Response::new(403, "")
+            } else if url.contains("query=broken") {
+                Response::new(500, "")
+            } else {
+                Response::json_body(
+                    200,
+                    &json!([{"accountId": "x", "emailAddress": "bob@example.org"}]),
+                )
+            })
+        });
+        let emails = ["denied@x.test", "broken@x.test", "bob@example.com"].map(String::from);
+        let outcome = sync_assignee(&client(), "APP-1", Some(&emails)).unwrap();
+        assert_eq!(
+            (outcome.changed, outcome.note.as_deref()),
+            (false, Some("no Jira user with a matching email"))
+        );
+        assert!(puts().is_empty());
+        assert_eq!(
+            testing::logs().iter().filter(|(l, _)| l == "warn").count(),
+            2
+        );
+    }
+
+    #[test]
+    fn later_email_replaces_match_and_unassign() {
+        testing::reset();
+        testing::on_http(|req| {
+            let url = req.full_url();
+            Ok(if url.contains("query=a%40x.test") {
+                Response::json_body(
+                    200,
+                    &json!([{"accountId": "A", "emailAddress": "a@x.test"}]),
+                )
+            } else if url.contains("query=b%40x.test") {
+                Response::json_body(
+                    200,
+                    &json!([{"accountId": "B", "emailAddress": "B@x.test"}]),
+                )
+            } else {
+                Response::new(204, "")
+            })
+        });
+        let emails = ["a@x.test", "b@x.test"].map(String::from);
+        sync_assignee(&client(), "APP-1", Some(&emails)).unwrap();
+        assert_eq!(puts(), vec![json!({"accountId": "B"})]);
+
+        testing::reset();
+        testing::on_http(|_| Ok(Response::new(204, "")));
+        assert!(sync_assignee(&client(), "APP-1", None).unwrap().changed);
+        assert_eq!(puts(), vec![json!({"accountId": null})]);
+    }
+
+    #[test]
+    fn assign_errors_are_returned() {
+        testing::reset();
+        testing::on_http(|req| {
+            Ok(match req.method {
+                Method::Get => Response::json_body(
+                    200,
+                    &json!([{"accountId": "A", "emailAddress": "a@x.test"}]),
+                ),
+                _ => Response::json_body(
+                    400,
+                    &json!({"errorMessages": [], "errors": {"assignee": "User 'A' cannot be assigned issues."}}),
+                ),
+            })
+        });
+        let e = sync_assignee(&client(), "APP-1", Some(&["a@x.test".to_string()])).unwrap_err();
+        assert_eq!(e.status(), Some(400));
+        assert!(e.message().contains("cannot be assigned"), "{e}");
+    }
+}
