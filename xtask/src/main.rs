@@ -78,7 +78,16 @@ fn main() -> anyhow::Result<()> {
             run(cargo()
                 .current_dir(&root)
                 .env("TRACKBRIDGE_PLUGINS_DIR", &dir)
-                .args(["run", "--quiet", "-p", "trackbridge-host", "--bin", "trackbridge", "--", "serve"])
+                .args([
+                    "run",
+                    "--quiet",
+                    "-p",
+                    "trackbridge-host",
+                    "--bin",
+                    "trackbridge",
+                    "--",
+                    "serve",
+                ])
                 .args(&rest))?;
         }
         "test" => {

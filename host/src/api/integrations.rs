@@ -33,15 +33,18 @@ pub async fn install(
     let Value::Object(input) = &body.input else {
         return Err(ApiError::BadRequest("`input` must be a JSON object".into()));
     };
-    // The plugin may reach only the hosts of the URLs the operator typed.
+    // The plugin may reach only the hosts of the URLs the operator typed. A
+    // missing URL field is the plugin's to refuse: some are optional.
     let mut hosts = Vec::new();
     for field in &plugin.info.url_fields {
-        let Some(url) = input.get(field).and_then(Value::as_str) else {
-            return Err(ApiError::BadRequest(format!("`{field}` is required")));
-        };
-        let host = authority_of_url(url)
-            .ok_or_else(|| ApiError::BadRequest(format!("`{field}` is not a URL")))?;
-        hosts.push(host);
+        match input.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(url)) => hosts.push(
+                authority_of_url(url)
+                    .ok_or_else(|| ApiError::BadRequest(format!("`{field}` is not a URL")))?,
+            ),
+            Some(_) => return Err(ApiError::BadRequest(format!("`{field}` must be a URL"))),
+        }
     }
     let data = plugin
         .build_integration(body.input.to_string(), hosts.clone())

@@ -68,6 +68,11 @@ pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
             return (status, Json(json!({"error": rejection.message}))).into_response();
         }
     };
+    // Authentic but empty of work (or an event type the provider ignores before it
+    // could even tell the integration): acknowledge, change nothing.
+    if webhook.ignore {
+        return StatusCode::OK.into_response();
+    }
     let Some(integration) = verified
         .integration
         .filter(|i| i.external_id == webhook.integration)
@@ -79,9 +84,6 @@ pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
         return ApiError::Unavailable("the plugin could not identify the integration".into())
             .into_response();
     };
-    if webhook.ignore {
-        return StatusCode::OK.into_response();
-    }
     let events = match plugin.handle_webhook(integration.clone(), &request).await {
         Ok(events) => events,
         Err(err) => {
