@@ -64,6 +64,10 @@ struct ServeArgs {
     /// Largest webhook body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "TRACKBRIDGE_MAX_WEBHOOK_BYTES", default_value_t = 1 << 20)]
     max_webhook_bytes: usize,
+    /// Region segment (0–4095) of the snowflake ids of organizations, projects
+    /// and teams made by this process.
+    #[arg(long, env = "TRACKBRIDGE_REGION_ID", default_value_t = 0)]
+    region_id: u16,
 }
 
 fn default_plugins_dir() -> PathBuf {
@@ -110,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
     settings.plugin_timeout = Duration::from_millis(args.plugin_timeout_ms);
     settings.plugin_memory_bytes = args.plugin_memory_mib << 20;
     settings.max_webhook_bytes = args.max_webhook_bytes;
+    settings.region_id = args.region_id;
     let server = Server::start(settings).await?;
     println!("trackbridge listening on http://{}", server.local_addr());
     tokio::signal::ctrl_c().await?;

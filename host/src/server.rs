@@ -9,8 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::domain::Domain;
-use crate::plugins::provider::CallLimits;
-use crate::plugins::{Registry, Services, TtlCache, engine};
+use crate::plugins::{CallLimits, Registry, Runtime, Services, TtlCache, engine};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -25,7 +24,12 @@ impl Server {
     /// Connect the database (running migrations), load every plugin of the
     /// plugins directory, and start serving HTTP.
     pub async fn start(settings: Settings) -> anyhow::Result<Server> {
-        let store = Store::connect(&settings.database_url).await?;
+        if settings.region_id >= 1 << 12 {
+            anyhow::bail!("the region id must be below 4096 (12 bits)");
+        }
+        let store = Store::connect(&settings.database_url)
+            .await?
+            .with_region(settings.region_id);
         // Bind first: the public URL defaults to the address actually bound.
         let listener = TcpListener::bind(settings.listen).await?;
         let addr = listener.local_addr()?;
@@ -46,8 +50,12 @@ impl Server {
             timeout: settings.plugin_timeout,
             memory_bytes: settings.plugin_memory_bytes,
         };
-        let registry =
-            Arc::new(Registry::load_dir(&engine, &settings.plugins_dir, services, limits).await?);
+        let runtime = Arc::new(Runtime {
+            engine,
+            services,
+            limits,
+        });
+        let registry = Arc::new(Registry::load_dir(&runtime, &settings.plugins_dir).await?);
         let state = AppState {
             domain: Domain::new(store.clone(), registry.clone()),
             store,

@@ -26,6 +26,8 @@ pub struct Settings {
     pub plugin_memory_bytes: usize,
     /// Largest webhook body accepted; larger ones get 413 before being read whole.
     pub max_webhook_bytes: usize,
+    /// Region segment (0–4095) of the snowflake ids this process makes.
+    pub region_id: u16,
 }
 
 impl Settings {
@@ -43,6 +45,7 @@ impl Settings {
             plugin_timeout: Duration::from_secs(10),
             plugin_memory_bytes: 64 << 20,
             max_webhook_bytes: 1 << 20,
+            region_id: 0,
         }
     }
 }

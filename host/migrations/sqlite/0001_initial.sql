@@ -117,6 +117,9 @@ CREATE TABLE organization_integrations (
     integration_id BIGINT NOT NULL REFERENCES integrations(id),
     config TEXT NOT NULL DEFAULT '{}',
     status TEXT NOT NULL DEFAULT 'active',
+    -- Set when the integration's service refused us for good (401/403/404):
+    -- nothing more is sent until an operator installs it again.
+    broken_reason TEXT,
     UNIQUE (organization_id, integration_id)
 );
 
@@ -174,3 +177,22 @@ CREATE TABLE group_history (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX group_history_by_group ON group_history (group_id);
+
+-- Per-second sequence counters of snowflake ids, shared by every host process
+-- using this database (Sentry keeps them in Redis). Rows older than the
+-- 300-second borrowing window are deleted as new seconds start.
+CREATE TABLE snowflake_counters (
+    ts BIGINT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+
+-- The message a notifier posted about a group, so later events edit it.
+CREATE TABLE notification_messages (
+    id INTEGER PRIMARY KEY,
+    group_id BIGINT NOT NULL REFERENCES groups(id),
+    project_id BIGINT NOT NULL REFERENCES projects(id),
+    integration_id BIGINT NOT NULL REFERENCES integrations(id),
+    message_id TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (group_id, integration_id)
+);

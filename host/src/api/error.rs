@@ -54,6 +54,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(msg) => ApiError::Conflict(msg),
+            StoreError::Snowflake(crate::store::snowflake::SnowflakeError::Exhausted) => {
+                ApiError::Unavailable("No available ID; try again in a second".into())
+            }
             other => {
                 tracing::error!(error = %other, "database failure");
                 ApiError::Unavailable("the database is unavailable; try again".into())

@@ -28,15 +28,16 @@ pub async fn install(
     s.store.organization(org).await?;
     let plugin = s
         .registry
-        .provider(&body.provider)
+        .plugin(&body.provider)
         .ok_or_else(|| ApiError::BadRequest(format!("unknown provider `{}`", body.provider)))?;
+    let info = plugin.info().clone();
     let Value::Object(input) = &body.input else {
         return Err(ApiError::BadRequest("`input` must be a JSON object".into()));
     };
     // The plugin may reach only the hosts of the URLs the operator typed. A
     // missing URL field is the plugin's to refuse: some are optional.
     let mut hosts = Vec::new();
-    for field in &plugin.info.url_fields {
+    for field in &info.url_fields {
         match input.get(field) {
             None | Some(Value::Null) => {}
             Some(Value::String(url)) => hosts.push(
@@ -50,16 +51,14 @@ pub async fn install(
         .build_integration(body.input.to_string(), hosts.clone())
         .await?;
     for extra in &data.extra_hosts {
-        if !plugin
-            .info
+        if !info
             .allowed_host_patterns
             .iter()
             .any(|p| host_matches_pattern(extra, p))
         {
             return Err(ApiError::Unavailable(format!(
                 "plugin {} asked for host `{extra}`, which its allowed-host-patterns {:?} do not cover",
-                plugin.name(),
-                plugin.info.allowed_host_patterns
+                info.name, info.allowed_host_patterns
             )));
         }
         hosts.push(extra.to_ascii_lowercase());
@@ -68,7 +67,7 @@ pub async fn install(
         if !matches!(serde_json::from_str::<Value>(json), Ok(Value::Object(_))) {
             return Err(ApiError::Unavailable(format!(
                 "plugin {} returned {what} that is not a JSON object",
-                plugin.name()
+                info.name
             )));
         }
     }
@@ -77,7 +76,7 @@ pub async fn install(
         .install_integration(
             org,
             NewIntegration {
-                provider: plugin.name(),
+                provider: &info.name,
                 external_id: &data.external_id,
                 name: &data.name,
                 metadata: &data.metadata,
@@ -89,7 +88,7 @@ pub async fn install(
     tracing::info!(
         org,
         integration = integration.id,
-        provider = plugin.name(),
+        provider = info.name,
         "integration installed"
     );
     let view = s.store.integration_view(org, integration.id).await?;
@@ -114,7 +113,7 @@ pub async fn uninstall(
     let integration = s.store.integration(id).await?;
     let last = s.store.integration_orgs(id).await? == vec![org];
     if last {
-        let result = match s.registry.provider(&integration.provider) {
+        let result = match s.registry.plugin(&integration.provider) {
             Some(plugin) => plugin
                 .uninstall(integration.clone())
                 .await

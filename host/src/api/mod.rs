@@ -13,7 +13,7 @@ pub use error::ApiError;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::domain::Domain;
 use crate::plugins::Registry;
@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users", post(resources::create_user))
         .route("/teams/{team}/projects", post(resources::add_team_project))
         .route("/teams/{team}/members", post(resources::add_team_member))
+        .route("/projects/{project}", delete(resources::delete_project))
         .route("/projects/{project}/groups", post(resources::create_group))
         .route(
             "/groups/{group}",

@@ -26,23 +26,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-/// Slug from a name: lower-case ASCII letters and digits, runs of anything
-/// else become one `-`.
-pub fn slugify(name: &str) -> String {
-    let mut slug = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    slug.trim_matches(|c| c == '-' || c == '_')
-        .chars()
-        .take(50)
-        .collect()
-}
-
 fn required(value: &str, field: &str) -> Result<(), ApiError> {
     if value.trim().is_empty() {
         return Err(ApiError::BadRequest(format!("`{field}` is required")));
@@ -51,7 +34,7 @@ fn required(value: &str, field: &str) -> Result<(), ApiError> {
 }
 
 fn slug_or_name(slug: Option<String>, name: &str) -> Result<String, ApiError> {
-    let slug = slug.unwrap_or_else(|| slugify(name));
+    let slug = slug.unwrap_or_else(|| crate::store::slug::base_slug(name));
     if slug.is_empty() {
         return Err(ApiError::BadRequest(
             "cannot make a slug from this name; give `slug`".into(),
@@ -89,9 +72,21 @@ pub async fn create_project(
     Body(input): Body<NamedInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     required(&input.name, "name")?;
-    let slug = slug_or_name(input.slug, &input.name)?;
-    let project = s.store.create_project(org, &input.name, &slug).await?;
+    let slug = input.slug.filter(|s| !s.trim().is_empty());
+    let project = s
+        .store
+        .create_project(org, &input.name, slug.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(project)))
+}
+
+pub async fn delete_project(
+    State(s): State<AppState>,
+    Path(project): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.store.delete_project(project).await?;
+    tracing::info!(project, "project deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn create_team(
@@ -304,28 +299,17 @@ pub async fn link_external_issue(
 pub async fn list_plugins(State(s): State<AppState>) -> impl IntoResponse {
     let plugins: Vec<Value> = s
         .registry
-        .providers()
+        .plugins()
         .map(|p| {
+            let info = p.info();
             json!({
-                "name": p.info.name,
-                "version": p.info.version,
-                "display_name": p.info.display_name,
-                "world": "provider-plugin",
-                "routes": p.info.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
+                "name": info.name,
+                "version": info.version,
+                "display_name": info.display_name,
+                "world": p.world(),
+                "routes": info.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
             })
         })
         .collect();
     Json(plugins)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::slugify;
-
-    #[test]
-    fn slugs_are_lowercase_words_joined_by_hyphens() {
-        assert_eq!(slugify("Acme Corp"), "acme-corp");
-        assert_eq!(slugify("  --Backend API!! "), "backend-api");
-        assert_eq!(slugify("???"), "");
-    }
 }

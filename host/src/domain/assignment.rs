@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::{Domain, DomainError, Source};
+use crate::plugins::bindings::notifier::notifier_types::GroupEvent;
 use crate::store::{self, Assignee, GroupRow, SyncFlag};
 
 /// What an assignment did.
@@ -72,6 +73,8 @@ impl Domain {
                 .await?;
         }
         tx.commit().await?;
+        self.notifications
+            .group_changed(group, GroupEvent::Assigned);
         // Teams are never pushed to trackers.
         if let Assignee::User(user) = to {
             self.outbound.assignee_changed(group, Some(user), source);
@@ -100,6 +103,8 @@ impl Domain {
         store::insert_history(&mut tx, &row, "unassigned", source.acting_user(), None).await?;
         store::unsubscribe_assigned(&mut tx, group, previous).await?;
         tx.commit().await?;
+        self.notifications
+            .group_changed(group, GroupEvent::Unassigned);
         self.outbound.assignee_changed(group, None, source);
         Ok(true)
     }

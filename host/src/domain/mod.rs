@@ -4,11 +4,13 @@
 
 mod assignment;
 mod inbound;
+mod notify;
 mod outbound;
 pub mod status;
 
 pub use assignment::AssignOutcome;
 pub use inbound::apply_events;
+pub use notify::Notifications;
 pub use outbound::Outbound;
 
 use std::sync::Arc;
@@ -60,12 +62,15 @@ impl From<sqlx::Error> for DomainError {
 pub struct Domain {
     pub store: Store,
     pub outbound: Outbound,
+    pub notifications: Notifications,
 }
 
 impl Domain {
+    /// The flows; starts the notification worker, so call it inside the runtime.
     pub fn new(store: Store, registry: Arc<Registry>) -> Domain {
         Domain {
-            outbound: Outbound::new(store.clone(), registry),
+            outbound: Outbound::new(store.clone(), registry.clone()),
+            notifications: Notifications::start(store.clone(), registry),
             store,
         }
     }

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Domain, DomainError, Source};
+use crate::plugins::bindings::notifier::notifier_types::GroupEvent;
 use crate::store::{self, SyncFlag};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,13 @@ impl Domain {
         .await?;
         store::insert_history(&mut tx, &row, status.as_str(), source.acting_user(), None).await?;
         tx.commit().await?;
+        self.notifications.group_changed(
+            group,
+            match status {
+                GroupStatus::Resolved => GroupEvent::Resolved,
+                GroupStatus::Unresolved => GroupEvent::Unresolved,
+            },
+        );
         self.outbound
             .status_changed(group, status == GroupStatus::Resolved, source);
         Ok(true)

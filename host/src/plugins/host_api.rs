@@ -29,6 +29,7 @@ fn to_wit(i: &Integration) -> WitIntegration {
 
 impl TypesHost for CallState {}
 impl ProviderTypesHost for CallState {}
+impl super::bindings::notifier::notifier_types::Host for CallState {}
 
 impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) {

@@ -2,11 +2,12 @@
 //! `wit/v0.1.0`, each call in a fresh sandboxed instance.
 //!
 //! - [`engine`] configures wasmtime (pooling allocator, epoch interruption) once.
-//! - [`provider`] loads a provider component and calls its exports.
+//! - [`registry`] loads components, finds the world each implements, and holds
+//!   them by name; [`provider`] and [`notifier`] call their exports.
+//! - [`runtime`] sets up each call and turns traps and timeouts into errors.
 //! - [`call`] is the per-call store: WASI, the outbound-HTTP gate, limits, and
 //!   the integration the call acts for.
 //! - [`host_api`] implements the contract's `host` interface.
-//! - [`registry`] holds the loaded plugins by provider name.
 
 pub mod bindings;
 mod cache;
@@ -15,14 +16,18 @@ pub mod engine;
 mod error;
 mod host_api;
 pub(crate) mod http_gate;
+pub mod notifier;
 pub mod provider;
 pub mod registry;
+pub mod runtime;
 
 pub use cache::TtlCache;
 pub use call::CallContext;
 pub use error::{CallFailure, PluginCallError};
+pub use notifier::NotifierPlugin;
 pub use provider::ProviderPlugin;
-pub use registry::Registry;
+pub use registry::{Plugin, Registry};
+pub use runtime::{CallLimits, Runtime};
 
 use crate::store::Store;
 

@@ -1,43 +1,179 @@
-//! The loaded plugins, by provider name.
+//! Loading plugin files, and the loaded plugins by name.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
 
-use super::Services;
-use super::provider::{CallLimits, LoadError, ProviderPlugin};
+use super::bindings::notifier::{NotifierPlugin as NotifierBindings, NotifierPluginPre};
+use super::bindings::provider_types::{IntegrationData, ProviderInfo};
+use super::bindings::{CONTRACT_VERSIONS, ProviderPlugin as ProviderBindings, ProviderPluginPre};
+use super::call::CallState;
+use super::error::PluginCallError;
+use super::notifier::NotifierPlugin;
+use super::provider::ProviderPlugin;
+use super::runtime::Runtime;
+use crate::store::Integration;
 
 /// Values of a route's `{name}` segments.
 pub type RouteParams = Vec<(String, String)>;
 
+/// A loaded plugin of either world.
+#[derive(Clone)]
+pub enum Plugin {
+    Provider(Arc<ProviderPlugin>),
+    Notifier(Arc<NotifierPlugin>),
+}
+
+impl Plugin {
+    pub fn info(&self) -> &ProviderInfo {
+        match self {
+            Plugin::Provider(p) => &p.info,
+            Plugin::Notifier(n) => &n.info,
+        }
+    }
+
+    pub fn world(&self) -> &'static str {
+        match self {
+            Plugin::Provider(_) => "provider-plugin",
+            Plugin::Notifier(_) => "notifier-plugin",
+        }
+    }
+
+    pub async fn build_integration(
+        &self,
+        input: String,
+        hosts: Vec<String>,
+    ) -> Result<IntegrationData, PluginCallError> {
+        match self {
+            Plugin::Provider(p) => p.build_integration(input, hosts).await,
+            Plugin::Notifier(n) => n.build_integration(input, hosts).await,
+        }
+    }
+
+    /// Remove what the installation created at the tracker (notifiers create nothing).
+    pub async fn uninstall(&self, integration: Integration) -> Result<(), PluginCallError> {
+        match self {
+            Plugin::Provider(p) => p.uninstall(integration).await,
+            Plugin::Notifier(_) => Ok(()),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Registry {
-    providers: BTreeMap<String, Arc<ProviderPlugin>>,
+    plugins: BTreeMap<String, Plugin>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
+pub enum LoadError {
     #[error("reading the plugins directory {dir}: {source}")]
     ReadDir { dir: String, source: std::io::Error },
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error("two plugins claim the provider name `{0}`")]
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("{path}: `describe` failed: {source}")]
+    Describe {
+        path: String,
+        source: PluginCallError,
+    },
+    #[error("two plugins claim the name `{0}`")]
     Duplicate(String),
 }
 
+fn linker(runtime: &Runtime, notifier: bool) -> wasmtime::Result<Linker<CallState>> {
+    let mut linker = Linker::new(&runtime.engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    if notifier {
+        NotifierBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    } else {
+        ProviderBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    }
+    Ok(linker)
+}
+
+/// Compile a component, find which world it implements, and ask it to describe
+/// itself.
+pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, LoadError> {
+    let shown = path.display().to_string();
+    let invalid = |message: String| LoadError::Invalid {
+        path: shown.clone(),
+        message,
+    };
+    let component = Component::from_file(&runtime.engine, path)
+        .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
+    let link =
+        |notifier| linker(runtime, notifier).map_err(|e| invalid(format!("linker setup: {e:#}")));
+    let provider = link(false)?
+        .instantiate_pre(&component)
+        .and_then(ProviderPluginPre::new);
+    let provider_err = match provider {
+        Ok(pre) => {
+            let mut plugin = ProviderPlugin {
+                info: placeholder_info(path),
+                pre,
+                runtime: runtime.clone(),
+            };
+            plugin.info = plugin
+                .describe()
+                .await
+                .map_err(|source| LoadError::Describe {
+                    path: shown.clone(),
+                    source,
+                })?;
+            return Ok(Plugin::Provider(Arc::new(plugin)));
+        }
+        Err(e) => e,
+    };
+    let notifier = link(true)?
+        .instantiate_pre(&component)
+        .and_then(NotifierPluginPre::new);
+    match notifier {
+        Ok(pre) => {
+            let mut plugin = NotifierPlugin {
+                info: placeholder_info(path),
+                pre,
+                runtime: runtime.clone(),
+            };
+            plugin.info = plugin
+                .describe()
+                .await
+                .map_err(|source| LoadError::Describe {
+                    path: shown.clone(),
+                    source,
+                })?;
+            Ok(Plugin::Notifier(Arc::new(plugin)))
+        }
+        Err(notifier_err) => Err(invalid(format!(
+            "implements no world this host supports (trackbridge:plugin@{:?}: provider-plugin or notifier-plugin). \
+             As a provider: {provider_err:#}. As a notifier: {notifier_err:#}",
+            CONTRACT_VERSIONS
+        ))),
+    }
+}
+
+fn placeholder_info(path: &Path) -> ProviderInfo {
+    ProviderInfo {
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        version: "?".into(),
+        display_name: String::new(),
+        routes: Vec::new(),
+        config_schema: String::new(),
+        url_fields: Vec::new(),
+        allowed_host_patterns: Vec::new(),
+    }
+}
+
 impl Registry {
-    /// Load every `*.wasm` file of `dir`. A file that is not a valid provider stops
+    /// Load every `*.wasm` file of `dir`. A file that is not a valid plugin stops
     /// the start with an error naming it: a host silently missing a provider would
     /// answer its trackers' webhooks with 404.
-    pub async fn load_dir(
-        engine: &Engine,
-        dir: &Path,
-        services: Arc<Services>,
-        limits: CallLimits,
-    ) -> Result<Registry, RegistryError> {
-        let read_err = |source| RegistryError::ReadDir {
+    pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> Result<Registry, LoadError> {
+        let read_err = |source| LoadError::ReadDir {
             dir: dir.display().to_string(),
             source,
         };
@@ -51,37 +187,52 @@ impl Registry {
         paths.sort();
         let mut registry = Registry::default();
         for path in paths {
-            let plugin = ProviderPlugin::load(engine, &path, services.clone(), limits).await?;
+            let plugin = load_file(runtime, &path).await?;
+            let info = plugin.info();
             tracing::info!(
-                plugin = plugin.name(),
-                version = plugin.version(),
+                plugin = %info.name,
+                version = %info.version,
+                world = plugin.world(),
                 path = %path.display(),
-                routes = ?plugin.info.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
+                routes = ?info.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
                 "plugin loaded"
             );
-            let name = plugin.name().to_owned();
-            if registry
-                .providers
-                .insert(name.clone(), Arc::new(plugin))
-                .is_some()
-            {
-                return Err(RegistryError::Duplicate(name));
+            let name = info.name.clone();
+            if registry.plugins.insert(name.clone(), plugin).is_some() {
+                return Err(LoadError::Duplicate(name));
             }
         }
         Ok(registry)
     }
 
-    pub fn provider(&self, name: &str) -> Option<Arc<ProviderPlugin>> {
-        self.providers.get(name).cloned()
+    pub fn plugin(&self, name: &str) -> Option<Plugin> {
+        self.plugins.get(name).cloned()
     }
 
-    pub fn providers(&self) -> impl Iterator<Item = &Arc<ProviderPlugin>> {
-        self.providers.values()
+    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
+        self.plugins.values()
+    }
+
+    pub fn provider(&self, name: &str) -> Option<Arc<ProviderPlugin>> {
+        match self.plugins.get(name)? {
+            Plugin::Provider(p) => Some(p.clone()),
+            Plugin::Notifier(_) => None,
+        }
+    }
+
+    pub fn notifier(&self, name: &str) -> Option<Arc<NotifierPlugin>> {
+        match self.plugins.get(name)? {
+            Plugin::Notifier(n) => Some(n.clone()),
+            Plugin::Provider(_) => None,
+        }
     }
 
     /// The provider serving `method path`, with the values of its `{name}` segments.
     pub fn route(&self, method: &str, path: &str) -> Option<(Arc<ProviderPlugin>, RouteParams)> {
-        self.providers.values().find_map(|p| {
+        self.plugins.values().find_map(|plugin| {
+            let Plugin::Provider(p) = plugin else {
+                return None;
+            };
             p.info.routes.iter().find_map(|r| {
                 if !r.method.eq_ignore_ascii_case(method) {
                     return None;

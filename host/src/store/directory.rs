@@ -51,15 +51,23 @@ pub struct Team {
 
 impl Store {
     pub async fn create_organization(&self, name: &str, slug: &str) -> Result<Organization> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO organizations (name, slug, created_at) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(name)
-        .bind(slug)
-        .bind(now_ms())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| conflict_or_sql(e, "an organization with this slug"))?;
+        let (id, ()) = super::insert_with_snowflake!(
+            self,
+            "organizations",
+            "an organization with this slug",
+            |tx, id| {
+                sqlx::query(
+                "INSERT INTO organizations (id, name, slug, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(slug)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map(drop)
+            }
+        )?;
         Ok(Organization {
             id,
             name: name.into(),
@@ -80,24 +88,43 @@ impl Store {
         })
     }
 
-    pub async fn create_project(&self, org: i64, name: &str, slug: &str) -> Result<Project> {
+    /// Create a project. Without a slug one is made from the name, unique in the
+    /// organization (spec §8.1).
+    pub async fn create_project(
+        &self,
+        org: i64,
+        name: &str,
+        slug: Option<&str>,
+    ) -> Result<Project> {
         self.organization(org).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO projects (organization_id, name, slug, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(org)
-        .bind(name)
-        .bind(slug)
-        .bind(now_ms())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| conflict_or_sql(e, "a project with this slug"))?;
+        let (id, slug) = super::insert_with_snowflake!(
+            self,
+            "projects",
+            "a project with this slug",
+            |tx, id| {
+                let slug = match slug {
+                    Some(slug) => slug.to_owned(),
+                    None => super::slug::unique_project_slug(&mut tx, org, name).await?,
+                };
+                sqlx::query(
+                    "INSERT INTO projects (id, organization_id, name, slug, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(org)
+                .bind(name)
+                .bind(&slug)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await
+                .map(|_| slug)
+            }
+        )?;
         Ok(Project {
             id,
             organization_id: org,
             name: name.into(),
-            slug: slug.into(),
+            slug,
         })
     }
 
@@ -113,6 +140,55 @@ impl Store {
             name: row.try_get(2)?,
             slug: row.try_get(3)?,
         })
+    }
+
+    /// Delete a project and everything that hangs off it, in one transaction:
+    /// groups, their assignees, subscriptions, links, activity and history, team
+    /// access, and external issues that no longer link anywhere.
+    pub async fn delete_project(&self, id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if exists == 0 {
+            return Err(StoreError::NotFound("project"));
+        }
+        let linked: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT linked_id FROM group_links WHERE project_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for table in [
+            "notification_messages",
+            "activities",
+            "group_history",
+            "group_subscriptions",
+            "group_assignees",
+            "group_links",
+            "groups",
+            "project_teams",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE project_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for issue in linked {
+            sqlx::query(
+                "DELETE FROM external_issues WHERE id = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM group_links WHERE linked_id = $1)",
+            )
+            .bind(issue)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn create_user(&self, name: &str, emails: &[UserEmail]) -> Result<User> {
@@ -199,15 +275,19 @@ impl Store {
 
     pub async fn create_team(&self, org: i64, name: &str, slug: &str) -> Result<Team> {
         self.organization(org).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO teams (organization_id, name, slug) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(org)
-        .bind(name)
-        .bind(slug)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| conflict_or_sql(e, "a team with this slug"))?;
+        let (id, ()) =
+            super::insert_with_snowflake!(self, "teams", "a team with this slug", |tx, id| {
+                sqlx::query(
+                    "INSERT INTO teams (id, organization_id, name, slug) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(org)
+                .bind(name)
+                .bind(slug)
+                .execute(&mut *tx)
+                .await
+                .map(drop)
+            })?;
         Ok(Team {
             id,
             organization_id: org,

@@ -75,6 +75,10 @@ pub struct IntegrationView {
     pub name: String,
     pub metadata: Value,
     pub config: Value,
+    /// `active`, or `broken` when its service refused us for good.
+    pub status: String,
+    /// Why it is broken; cleared by installing it again.
+    pub broken_reason: Option<String>,
 }
 
 fn integration_from_row(r: &sqlx::any::AnyRow) -> Result<Integration> {
@@ -122,7 +126,7 @@ impl Store {
         .await?;
         sqlx::query(
             "INSERT INTO organization_integrations (organization_id, integration_id) VALUES ($1, $2) \
-             ON CONFLICT (organization_id, integration_id) DO UPDATE SET status = 'active'",
+             ON CONFLICT (organization_id, integration_id) DO UPDATE SET status = 'active', broken_reason = NULL",
         )
         .bind(org)
         .bind(id)
@@ -163,6 +167,11 @@ impl Store {
     pub async fn integration_view(&self, org: i64, integration: i64) -> Result<IntegrationView> {
         let oi = self.org_integration_id(org, integration).await?;
         let i = self.integration(integration).await?;
+        let broken_reason: Option<String> =
+            sqlx::query_scalar("SELECT broken_reason FROM organization_integrations WHERE id = $1")
+                .bind(oi)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(IntegrationView {
             id: i.id,
             provider: i.provider,
@@ -170,6 +179,13 @@ impl Store {
             name: i.name,
             metadata: serde_json::from_str(&i.metadata)?,
             config: self.config_view(oi).await?,
+            status: if broken_reason.is_some() {
+                "broken"
+            } else {
+                "active"
+            }
+            .into(),
+            broken_reason,
         })
     }
 
@@ -187,6 +203,73 @@ impl Store {
             out.push(self.integration_view(org, id).await?);
         }
         Ok(out)
+    }
+
+    /// The organization's active installations, with why each is broken (if it is).
+    pub async fn org_installations(&self, org: i64) -> Result<Vec<(Integration, Option<String>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT i.{}, oi.broken_reason FROM integrations i \
+             JOIN organization_integrations oi ON oi.integration_id = i.id \
+             WHERE oi.organization_id = $1 AND oi.status = 'active' AND i.status = 'active' ORDER BY i.id",
+            INTEGRATION_COLUMNS.replace(", ", ", i.")
+        ))
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((integration_from_row(r)?, r.try_get(7)?)))
+            .collect()
+    }
+
+    /// Stop using `org`'s installation of `integration` until it is installed again.
+    pub async fn mark_broken(&self, org: i64, integration: i64, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE organization_integrations SET broken_reason = $3 \
+             WHERE organization_id = $1 AND integration_id = $2",
+        )
+        .bind(org)
+        .bind(integration)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The message a notifier posted about `group`, if any.
+    pub async fn notification_message(
+        &self,
+        group: i64,
+        integration: i64,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT message_id FROM notification_messages WHERE group_id = $1 AND integration_id = $2",
+        )
+        .bind(group)
+        .bind(integration)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn save_notification_message(
+        &self,
+        group: i64,
+        project: i64,
+        integration: i64,
+        message: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO notification_messages (group_id, project_id, integration_id, message_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (group_id, integration_id) DO UPDATE SET message_id = $4, updated_at = $5",
+        )
+        .bind(group)
+        .bind(project)
+        .bind(integration)
+        .bind(message)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Organizations with an active installation of `integration`.

@@ -4,6 +4,8 @@
 mod directory;
 mod groups;
 mod integrations;
+pub mod slug;
+pub mod snowflake;
 
 pub use directory::*;
 pub use groups::*;
@@ -25,6 +27,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Snowflake(#[from] snowflake::SnowflakeError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -40,6 +44,66 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The region segment of snowflake ids made by this process.
+    region: u16,
+}
+
+/// Attempts at inserting a row under a fresh snowflake id before giving up
+/// (Sentry's `MAX_REDIS_SNOWFLAKE_RETRY_COUNTER`).
+const MAX_ID_ATTEMPTS: usize = 5;
+
+/// Insert a row under a fresh snowflake id, in a write transaction that also
+/// runs `$body` (which must execute the insert with `$id` and may do more).
+/// A collision on the id (another process, a clock step back) retries with a
+/// new id; any other unique violation is a conflict about `$what`.
+macro_rules! insert_with_snowflake {
+    ($store:expr, $table:literal, $what:expr, |$tx:ident, $id:ident| $body:block) => {{
+        let mut outcome = Err($crate::store::StoreError::Conflict(
+            "Max allowed ID retry reached. Please try again in a second".into(),
+        ));
+        for _ in 0..$crate::store::MAX_ID_ATTEMPTS {
+            let mut $tx = $store.begin_write().await?;
+            let $id = $crate::store::snowflake::next_id(
+                &mut $tx,
+                $crate::time::now_ms() / 1000,
+                $store.region,
+            )
+            .await?;
+            let result: Result<_, sqlx::Error> = async { $body }.await;
+            match result {
+                Ok(value) => {
+                    $tx.commit().await?;
+                    outcome = Ok(($id, value));
+                    break;
+                }
+                Err(err) if $crate::store::is_unique_violation(&err) => {
+                    drop($tx);
+                    let taken: i64 = sqlx::query_scalar(concat!(
+                        "SELECT COUNT(*) FROM ",
+                        $table,
+                        " WHERE id = $1"
+                    ))
+                    .bind($id)
+                    .fetch_one(&$store.pool)
+                    .await?;
+                    if taken == 0 {
+                        outcome = Err($crate::store::conflict_or_sql(err, $what));
+                        break;
+                    }
+                }
+                Err(err) => {
+                    outcome = Err($crate::store::conflict_or_sql(err, $what));
+                    break;
+                }
+            }
+        }
+        outcome
+    }};
+}
+pub(crate) use insert_with_snowflake;
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 impl Store {
@@ -61,7 +125,11 @@ impl Store {
             options
         };
         let pool = options.connect(url).await?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            region: 0,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -80,6 +148,12 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Use `region` as the region segment of the snowflake ids this process makes.
+    pub fn with_region(mut self, region: u16) -> Store {
+        self.region = region;
+        self
     }
 
     pub fn pool(&self) -> &AnyPool {

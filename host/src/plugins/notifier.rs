@@ -1,0 +1,62 @@
+//! A notifier plugin (e.g. Discord): its exports as async Rust calls.
+
+use std::sync::Arc;
+
+use super::bindings::notifier::NotifierPluginPre;
+use super::bindings::notifier::notifier_types::{Delivered, GroupEvent, GroupSummary};
+use super::bindings::provider_types::{IntegrationData, ProviderInfo};
+use super::call::{CallContext, CallState};
+use super::error::PluginCallError;
+use super::provider::for_integration;
+use super::runtime::{Runtime, call_export, flatten};
+use crate::store::Integration;
+
+pub struct NotifierPlugin {
+    pub info: ProviderInfo,
+    pub(super) pre: NotifierPluginPre<CallState>,
+    pub(super) runtime: Arc<Runtime>,
+}
+
+impl NotifierPlugin {
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub async fn describe(&self) -> Result<ProviderInfo, PluginCallError> {
+        let this = self;
+        let r = call_export!(this, CallContext::default(), "describe", |b, s| b
+            .trackbridge_plugin_notifier()
+            .call_describe(s))?;
+        Ok(r.value)
+    }
+
+    pub async fn build_integration(
+        &self,
+        input: String,
+        hosts: Vec<String>,
+    ) -> Result<IntegrationData, PluginCallError> {
+        let this = self;
+        let ctx = CallContext {
+            integration: None,
+            extra_hosts: hosts,
+        };
+        let r = call_export!(this, ctx, "build-integration", |b, s| b
+            .trackbridge_plugin_notifier()
+            .call_build_integration(s, &input));
+        Ok(flatten("build-integration", r, &self.info.name, &self.info.version)?.value)
+    }
+
+    pub async fn notify(
+        &self,
+        integration: Integration,
+        group: &GroupSummary,
+        event: GroupEvent,
+        previous: Option<&str>,
+    ) -> Result<Delivered, PluginCallError> {
+        let this = self;
+        let r = call_export!(this, for_integration(integration), "notify", |b, s| b
+            .trackbridge_plugin_notifier()
+            .call_notify(s, group, event, previous));
+        Ok(flatten("notify", r, &self.info.name, &self.info.version)?.value)
+    }
+}
