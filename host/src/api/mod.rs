@@ -63,6 +63,10 @@ pub fn router(state: AppState) -> Router {
         .route("/groups/{group}/activity", get(resources::group_activity))
         .route("/groups/{group}/history", get(resources::group_history))
         .route(
+            "/groups/{group}/subscriptions",
+            get(resources::group_subscriptions),
+        )
+        .route(
             "/groups/{group}/external-issues",
             post(resources::link_external_issue),
         )

@@ -46,11 +46,17 @@ pub async fn document() -> Json<Value> {
                 "post": op("Install an integration through its provider plugin", Some("Install"), ("201", "the integration, without secrets")),
                 "get": op("List the organization's integrations", None, ("200", "integrations")),
             },
-            "/api/organizations/{org}/integrations/{id}": {"parameters": [id_param("org"), id_param("id")], "get": op("Get an integration", None, ("200", "the integration"))},
+            "/api/organizations/{org}/integrations/{id}": {
+                "parameters": [id_param("org"), id_param("id"), {"name": "force", "in": "query", "required": false, "schema": {"type": "boolean"}}],
+                "get": op("Get an integration", None, ("200", "the integration")),
+                "delete": op("Uninstall: the plugin removes its webhook or subscription at the tracker first (force=true deletes even when that fails)", None, ("204", "uninstalled")),
+            },
             "/api/organizations/{org}/integrations/{id}/config": {"parameters": [id_param("org"), id_param("id")], "put": op("Save the sync configuration", Some("Config"), ("200", "the configuration"))},
             "/api/users": {"post": op("Create a user", Some("User"), ("201", "the user"))},
             "/api/teams/{team}/projects": {"parameters": [id_param("team")], "post": op("Give a team access to a project", Some("ProjectRef"), ("204", "done"))},
             "/api/teams/{team}/members": {"parameters": [id_param("team")], "post": op("Add an organization member to a team", Some("UserRef"), ("204", "done"))},
+            "/api/projects/{project}": {"parameters": [id_param("project")], "delete": op("Delete a project and everything that hangs off it", None, ("204", "deleted"))},
+            "/api/groups/{group}/subscriptions": {"parameters": [id_param("group")], "get": op("Who is subscribed to the group", None, ("200", "subscriptions"))},
             "/api/projects/{project}/groups": {"parameters": [id_param("project")], "post": op("Create an issue group", Some("NewGroup"), ("201", "the group"))},
             "/api/groups/{group}": {
                 "parameters": [id_param("group")],
@@ -71,7 +77,7 @@ pub async fn document() -> Json<Value> {
                 "ProjectRef": {"type": "object", "required": ["project_id"], "properties": {"project_id": {"type": "integer"}}},
                 "User": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "emails": {"type": "array", "items": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}, "verified": {"type": "boolean"}}}}}},
                 "NewGroup": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}},
-                "GroupUpdate": {"type": "object", "properties": {"status": {"enum": ["resolved", "unresolved"]}, "assignedTo": {"type": ["string", "null"], "description": "user:ID, team:ID or null"}}},
+                "GroupUpdate": {"type": "object", "properties": {"status": {"enum": ["resolved", "unresolved"]}, "assignedTo": {"type": ["string", "null"], "description": "user:ID, team:ID or null"}, "createOnly": {"type": "boolean", "description": "never replace an existing assignee"}}},
                 "Link": {"type": "object", "required": ["integration_id", "key"], "properties": {"integration_id": {"type": "integer"}, "key": {"type": "string"}}},
                 "Install": {"type": "object", "required": ["provider", "input"], "properties": {"provider": {"type": "string"}, "input": {"type": "object", "description": "the provider's installation input; its JSON Schema is the plugin's config-schema"}}},
                 "Config": {"type": "object", "properties": {

@@ -182,6 +182,10 @@ pub async fn add_team_project(
     Body(input): Body<ProjectRef>,
 ) -> Result<StatusCode, ApiError> {
     s.store.add_team_project(team, input.project_id).await?;
+    // Who can be assigned in the project changed.
+    s.domain
+        .invalidate_project_assignee_cache(input.project_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,6 +243,15 @@ pub async fn update_group(
         Some(_) => return Err(ApiError::BadRequest("`status` must be a string".into())),
     };
     let assignee = input.get("assignedTo").map(parse_assignee).transpose()?;
+    let create_only = match input.get("createOnly") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`createOnly` must be true or false".into(),
+            ));
+        }
+    };
     // Validate the whole request before changing anything.
     s.store.group(group).await?;
     let source = Source::Api { user: None };
@@ -249,7 +262,7 @@ pub async fn update_group(
     }
     match assignee {
         Some(Some(to)) => {
-            s.domain.assign(group, to, source, false).await?;
+            s.domain.assign(group, to, source, create_only).await?;
         }
         Some(None) => {
             s.domain.deassign(group, source).await?;
@@ -264,6 +277,13 @@ pub async fn group_activity(
     Path(group): Path<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(s.store.activity(group).await?))
+}
+
+pub async fn group_subscriptions(
+    State(s): State<AppState>,
+    Path(group): Path<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.store.subscriptions(group).await?))
 }
 
 pub async fn group_history(

@@ -24,6 +24,12 @@ impl Domain {
         source: Source,
         create_only: bool,
     ) -> Result<AssignOutcome, DomainError> {
+        if create_only && self.assignee_exists.known_assigned(group) {
+            return Ok(AssignOutcome {
+                new_assignment: false,
+                updated_assignment: false,
+            });
+        }
         // Reads on other connections happen before the write transaction starts:
         // on SQLite a writer waiting for a second pooled connection can starve.
         let (assignee_email, team_org) = match to {
@@ -54,6 +60,7 @@ impl Domain {
         };
         if !(outcome.new_assignment || outcome.updated_assignment) {
             tx.commit().await?;
+            self.assignee_exists.mark_assigned(group);
             return Ok(outcome);
         }
         store::put_assignee(&mut tx, &row, to).await?;
@@ -73,6 +80,7 @@ impl Domain {
                 .await?;
         }
         tx.commit().await?;
+        self.assignee_exists.mark_assigned(group);
         self.notifications
             .group_changed(group, GroupEvent::Assigned);
         // Teams are never pushed to trackers.
@@ -103,6 +111,7 @@ impl Domain {
         store::insert_history(&mut tx, &row, "unassigned", source.acting_user(), None).await?;
         store::unsubscribe_assigned(&mut tx, group, previous).await?;
         tx.commit().await?;
+        self.assignee_exists.invalidate(&[group]);
         self.notifications
             .group_changed(group, GroupEvent::Unassigned);
         self.outbound.assignee_changed(group, None, source);

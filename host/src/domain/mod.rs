@@ -2,6 +2,7 @@
 //! assignment, status changes, inbound sync from trackers and the outbound
 //! fan-out to every linked tracker except the one a change came from.
 
+mod assignee_cache;
 mod assignment;
 mod inbound;
 mod notify;
@@ -63,14 +64,26 @@ pub struct Domain {
     pub store: Store,
     pub outbound: Outbound,
     pub notifications: Notifications,
+    assignee_exists: Arc<assignee_cache::AssigneeExistsCache>,
 }
 
 impl Domain {
+    /// Forget that the project's groups seen in the last 24 hours have an
+    /// assignee (Sentry's project-wide invalidation), e.g. when who can be
+    /// assigned there changed.
+    pub async fn invalidate_project_assignee_cache(&self, project: i64) -> Result<(), DomainError> {
+        let since = crate::time::now_ms() - assignee_cache::WINDOW.as_millis() as i64;
+        let groups = self.store.groups_seen_since(project, since).await?;
+        self.assignee_exists.invalidate(&groups);
+        Ok(())
+    }
+
     /// The flows; starts the notification worker, so call it inside the runtime.
     pub fn new(store: Store, registry: Arc<Registry>) -> Domain {
         Domain {
             outbound: Outbound::new(store.clone(), registry.clone()),
             notifications: Notifications::start(store.clone(), registry),
+            assignee_exists: Arc::default(),
             store,
         }
     }

@@ -75,7 +75,7 @@ pub enum LoadError {
     #[error("{path}: `describe` failed: {source}")]
     Describe {
         path: String,
-        source: PluginCallError,
+        source: Box<PluginCallError>,
     },
     #[error("two plugins claim the name `{0}`")]
     Duplicate(String),

@@ -71,6 +71,12 @@ pub struct Activity {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct Subscription {
+    pub subscriber: Assignee,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct HistoryEntry {
     pub id: i64,
     pub status: String,
@@ -222,6 +228,37 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Groups of `project` seen at or after `since_ms`.
+    pub async fn groups_seen_since(&self, project: i64, since_ms: i64) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM groups WHERE project_id = $1 AND last_seen >= $2")
+                .bind(project)
+                .bind(since_ms)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Who is subscribed to the group, and why.
+    pub async fn subscriptions(&self, group: i64) -> Result<Vec<Subscription>> {
+        self.group(group).await?;
+        let rows = sqlx::query(
+            "SELECT user_id, team_id, reason FROM group_subscriptions WHERE group_id = $1 ORDER BY id",
+        )
+        .bind(group)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Subscription {
+                    subscriber: Assignee::from_columns(r.try_get(0)?, r.try_get(1)?)
+                        .ok_or(StoreError::NotFound("subscriber"))?,
+                    reason: r.try_get(2)?,
+                })
+            })
+            .collect()
     }
 
     pub async fn activity(&self, group: i64) -> Result<Vec<Activity>> {

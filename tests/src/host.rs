@@ -1,0 +1,140 @@
+//! The host, started in-process on loopback with a fresh SQLite database.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use trackbridge_host::{Server, Settings};
+
+use crate::api::ApiClient;
+
+/// The admin token every [`TestHost`] is started with.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
+/// An answer to a raw request (webhooks).
+#[derive(Clone, Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON, when it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A running host with its own temporary directory and database.
+pub struct TestHost {
+    server: Option<Server>,
+    addr: SocketAddr,
+    api: ApiClient,
+    http: reqwest::Client,
+    // Dropped last: the database lives here.
+    _dir: tempfile::TempDir,
+}
+
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+impl TestHost {
+    /// Start a host with default settings and the built plugins.
+    pub async fn start() -> anyhow::Result<TestHost> {
+        TestHost::start_with(|_| {}).await
+    }
+
+    /// Start a host, letting `adjust` change the settings first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<TestHost> {
+        init_logging();
+        let plugins_dir = tokio::task::spawn_blocking(crate::plugins::plugins_dir)
+            .await
+            .context("building the plugins panicked")?;
+        let dir = tempfile::tempdir()?;
+        let database_url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("trackbridge.db").display()
+        );
+        let mut settings = Settings::new(database_url, plugins_dir, ADMIN_TOKEN);
+        adjust(&mut settings);
+        let server = Server::start(settings).await.context("starting the host")?;
+        let addr = server.local_addr();
+        let api = ApiClient::new(format!("http://{addr}"), Some(ADMIN_TOKEN.to_string()));
+        Ok(TestHost {
+            server: Some(server),
+            addr,
+            api,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+            _dir: dir,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The API client with the admin token.
+    pub fn api(&self) -> &ApiClient {
+        &self.api
+    }
+
+    /// POST `body` to `path` with exactly these extra headers (no admin token).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<RawResponse> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url()))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response.bytes().await?.to_vec();
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Stop the server and wait for it.
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! End-to-end test harness for trackbridge: the host started in-process, driven only through its
+//! HTTP API, against simulated tracker APIs on loopback.
+//!
+//! * [`host::TestHost`] — the host with a fresh SQLite file and the built plugins ([`plugins`]).
+//! * [`api::ApiClient`] — the README's HTTP API.
+//! * [`webhook`] — Connect JWT and `X-Hub-Signature` signing.
+//! * [`sim`] — recording, fault injection and waits shared by every simulator;
+//!   [`jira_sim::JiraSim`] — Jira Cloud.
+//! * [`fixtures::fixture`] — the shared fixture files.
+
+pub mod api;
+pub mod discord_sim;
+pub mod fixtures;
+pub mod host;
+pub mod jira_server_sim;
+pub mod jira_sim;
+pub mod jwt;
+pub mod plugins;
+pub mod sim;
+pub mod test_plugins;
+pub mod vsts_sim;
+pub mod webhook;
+
+pub use api::{ApiClient, ApiResponse, id_of};
+pub use fixtures::{fixture, fixture_bytes};
+pub use host::{ADMIN_TOKEN, RawResponse, TestHost};
+pub use sim::{DEFAULT_WAIT, Fault, RecordedRequest, Recorder};
