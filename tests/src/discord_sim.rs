@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -32,7 +33,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
-use axum::Json;
 use serde_json::{Value, json};
 
 use crate::sim::{Recorder, SimServer};
@@ -74,7 +74,9 @@ impl SimMessage {
     fn to_json(&self) -> Value {
         let author = match &self.webhook_id {
             Some(w) => json!({"id": w, "username": WEBHOOK_NAME, "bot": true}),
-            None => json!({"id": "900000000000000001", "username": "trackbridge-sim-bot", "bot": true}),
+            None => {
+                json!({"id": "900000000000000001", "username": "trackbridge-sim-bot", "bot": true})
+            }
         };
         let mut v = json!({
             "id": self.id,
@@ -169,10 +171,16 @@ impl DiscordSim {
         let state: Shared = Arc::new(Mutex::new(state));
         let webhook_routes = Router::new()
             .route("/{id}/{token}", get(get_webhook).post(execute_webhook))
-            .route("/{id}/{token}/messages/{message}", patch(edit_webhook_message));
+            .route(
+                "/{id}/{token}/messages/{message}",
+                patch(edit_webhook_message),
+            );
         let bot_routes = Router::new()
             .route("/channels/{channel}", get(get_channel))
-            .route("/channels/{channel}/messages", axum::routing::post(create_message))
+            .route(
+                "/channels/{channel}/messages",
+                axum::routing::post(create_message),
+            )
             .route(
                 "/channels/{channel}/messages/{message}",
                 patch(edit_message),
@@ -328,7 +336,11 @@ fn rate_headers(headers: &mut HeaderMap, remaining: u32, reset_after: f64) {
         "x-ratelimit-reset",
         format!("{:.3}", epoch_secs() + reset_after),
     );
-    set(headers, "x-ratelimit-reset-after", format!("{reset_after:.3}"));
+    set(
+        headers,
+        "x-ratelimit-reset-after",
+        format!("{reset_after:.3}"),
+    );
     set(headers, "x-ratelimit-bucket", "sim-bucket-0001".into());
 }
 
@@ -431,13 +443,13 @@ struct Body {
     enforce_nonce: bool,
 }
 
-fn parse_body(bytes: &[u8], creating: bool) -> Result<Body, Response> {
-    let invalid = |why: &str| {
-        (
+fn parse_body(bytes: &[u8], creating: bool) -> Result<Body, Box<Response>> {
+    let invalid = |why: &str| -> Box<Response> {
+        Box::new((
             StatusCode::BAD_REQUEST,
             Json(json!({"message": "Invalid Form Body", "code": 50035, "errors": {"_errors": [{"code": "BASE_TYPE_INVALID", "message": why}]}})),
         )
-            .into_response()
+            .into_response())
     };
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(bytes) else {
         return Err(invalid("the body must be a JSON object"));
@@ -459,7 +471,11 @@ fn parse_body(bytes: &[u8], creating: bool) -> Result<Body, Response> {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= NONCE_MAX => Some(s.clone()),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-        Some(_) => return Err(invalid("nonce: must be an integer or a string of 25 characters or fewer")),
+        Some(_) => {
+            return Err(invalid(
+                "nonce: must be an integer or a string of 25 characters or fewer",
+            ));
+        }
     };
     let enforce_nonce = body
         .get("enforce_nonce")
@@ -469,11 +485,11 @@ fn parse_body(bytes: &[u8], creating: bool) -> Result<Body, Response> {
         && content.as_deref().is_none_or(str::is_empty)
         && embeds.as_ref().is_none_or(Vec::is_empty)
     {
-        return Err(discord_error(
+        return Err(Box::new(discord_error(
             StatusCode::BAD_REQUEST,
             "Cannot send an empty message",
             50006,
-        ));
+        )));
     }
     Ok(Body {
         content,
@@ -536,7 +552,7 @@ async fn create_message(
     }
     let body = match parse_body(&bytes, true) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     Json(s.create(&channel, None, body).to_json()).into_response()
 }
@@ -550,30 +566,29 @@ async fn edit_message(
     if !s.channels.contains_key(&channel) {
         return unknown_channel();
     }
-    if !s
-        .messages
+    if s.messages
         .get(&message)
-        .is_some_and(|m| m.channel_id == channel)
+        .is_none_or(|m| m.channel_id != channel)
     {
         return unknown_message();
     }
     let body = match parse_body(&bytes, false) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     Json(s.edit(&message, body).to_json()).into_response()
 }
 
 /// The webhook `id` when `token` is its token; the answer to give otherwise.
-fn check_webhook(s: &DiscordState, id: &str, token: &str) -> Result<Webhook, Response> {
+fn check_webhook(s: &DiscordState, id: &str, token: &str) -> Result<Webhook, Box<Response>> {
     match s.webhooks.get(id) {
-        None => Err(unknown_webhook()),
-        Some(w) if w.token != token => Err(discord_error(
+        None => Err(Box::new(unknown_webhook())),
+        Some(w) if w.token != token => Err(Box::new(discord_error(
             StatusCode::UNAUTHORIZED,
             "Invalid Webhook Token",
             50027,
-        )),
-        Some(w) if !s.channels.contains_key(&w.channel_id) => Err(unknown_webhook()),
+        ))),
+        Some(w) if !s.channels.contains_key(&w.channel_id) => Err(Box::new(unknown_webhook())),
         Some(w) => Ok(w.clone()),
     }
 }
@@ -598,7 +613,7 @@ async fn get_webhook(
             }))
             .into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -611,11 +626,11 @@ async fn execute_webhook(
     let mut s = state.lock().unwrap();
     let webhook = match check_webhook(&s, &id, &token) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut body = match parse_body(&bytes, true) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // Webhooks have no nonce deduplication.
     body.enforce_nonce = false;
@@ -635,18 +650,17 @@ async fn edit_webhook_message(
 ) -> Response {
     let mut s = state.lock().unwrap();
     if let Err(r) = check_webhook(&s, &id, &token) {
-        return r;
+        return *r;
     }
-    if !s
-        .messages
+    if s.messages
         .get(&message)
-        .is_some_and(|m| m.webhook_id.as_deref() == Some(id.as_str()))
+        .is_none_or(|m| m.webhook_id.as_deref() != Some(id.as_str()))
     {
         return unknown_message();
     }
     let body = match parse_body(&bytes, false) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     Json(s.edit(&message, body).to_json()).into_response()
 }

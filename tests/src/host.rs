@@ -39,6 +39,37 @@ pub struct TestHost {
     _dir: tempfile::TempDir,
 }
 
+/// When set (to an admin URL such as `postgres://postgres@127.0.0.1/postgres`),
+/// every [`TestHost`] gets a fresh PostgreSQL database instead of a SQLite file.
+pub const POSTGRES_ENV: &str = "TRACKBRIDGE_TEST_POSTGRES";
+
+/// Create an empty database named `tb_test_<pid>_<n>` and return its URL.
+async fn fresh_postgres_database(admin_url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "tb_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .with_context(|| format!("connecting to {admin_url}"))?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(admin_url);
+    Ok(format!("{base}/{name}"))
+}
+
 fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -59,10 +90,13 @@ impl TestHost {
             .await
             .context("building the plugins panicked")?;
         let dir = tempfile::tempdir()?;
-        let database_url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("trackbridge.db").display()
-        );
+        let database_url = match std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
+            Some(admin_url) => fresh_postgres_database(&admin_url).await?,
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("trackbridge.db").display()
+            ),
+        };
         let mut settings = Settings::new(database_url, plugins_dir, ADMIN_TOKEN);
         adjust(&mut settings);
         let server = Server::start(settings).await.context("starting the host")?;

@@ -47,9 +47,10 @@ fn resolve() -> Result<PathBuf, String> {
     private_copy(&built)
 }
 
-/// Exactly the listed plugins, copied into a directory of this test process: the
+/// Exactly the listed plugins, linked into a directory of this test process: the
 /// build directory may hold other `.wasm` files (a half-built plugin, a test
-/// plugin) that the host would otherwise try to load.
+/// plugin) that the host would otherwise try to load. (A static is never dropped,
+/// so the directory stays behind; it holds only symbolic links.)
 fn private_copy(built: &std::path::Path) -> Result<PathBuf, String> {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = match DIR.get() {
@@ -61,8 +62,17 @@ fn private_copy(built: &std::path::Path) -> Result<PathBuf, String> {
     };
     for krate in PLUGIN_CRATES {
         let name = format!("{}.wasm", krate.replace('-', "_"));
-        std::fs::copy(built.join(&name), dir.path().join(&name))
-            .map_err(|e| format!("copying {} from {}: {e}", name, built.display()))?;
+        let (from, to) = (built.join(&name), dir.path().join(&name));
+        if !from.is_file() {
+            return Err(format!(
+                "{} is not built (cargo xtask plugins)",
+                from.display()
+            ));
+        }
+        if !to.exists() {
+            std::os::unix::fs::symlink(&from, &to)
+                .map_err(|e| format!("linking {} from {}: {e}", name, built.display()))?;
+        }
     }
     Ok(dir.path().to_path_buf())
 }

@@ -124,20 +124,30 @@ async fn deleting_a_project_leaves_no_row_that_refers_to_it() -> anyhow::Result<
 
     sqlx::any::install_default_drivers();
     let mut db = sqlx::AnyConnection::connect(&database_url).await?;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
-    )
+    let postgres = database_url.starts_with("postgres");
+    let tables: Vec<String> = sqlx::query_scalar(if postgres {
+        "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'"
+    })
     .fetch_all(&mut db)
     .await?;
     let mut checked = 0;
     for table in tables {
-        let columns: Vec<String> =
-            sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
-                .fetch_all(&mut db)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<Result<_, _>>()?;
+        let columns: Vec<String> = sqlx::query(&if postgres {
+            format!(
+                "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = '{table}'"
+            )
+        } else {
+            format!("SELECT name FROM pragma_table_info('{table}')")
+        })
+        .fetch_all(&mut db)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
         for (column, value) in [("project_id", project), ("group_id", group)] {
             if columns.iter().any(|c| c == column) {
                 let n: i64 = sqlx::query_scalar(&format!(

@@ -3,15 +3,25 @@
 //! - `cargo xtask plugins` builds the first-party plugins for `wasm32-wasip2`
 //!   (installing the target when it is missing) into `target/plugins`.
 //! - `cargo xtask serve [ARGS]` builds the plugins and runs `trackbridge serve ARGS`.
-//! - `cargo xtask test [ARGS]` builds the plugins and runs every test of the workspace.
+//! - `cargo xtask test [ARGS]` builds the plugins and runs every test of the workspace,
+//!   then the end-to-end suite once more on PostgreSQL when `TRACKBRIDGE_TEST_POSTGRES`
+//!   holds an admin URL (`.ci/run` sets it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
+/// Set to a PostgreSQL admin URL to run the end-to-end suite on PostgreSQL too.
+const POSTGRES_ENV: &str = "TRACKBRIDGE_TEST_POSTGRES";
+
 /// The first-party plugin crates; each becomes one `.wasm` in the plugins directory.
-const PLUGINS: &[&str] = &["trackbridge-plugin-jira"];
+const PLUGINS: &[&str] = &[
+    "trackbridge-plugin-jira",
+    "trackbridge-plugin-vsts",
+    "trackbridge-plugin-jira-server",
+    "trackbridge-plugin-discord",
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -95,8 +105,18 @@ fn main() -> anyhow::Result<()> {
             run(cargo()
                 .current_dir(&root)
                 .env("TRACKBRIDGE_PLUGINS_DIR", &dir)
+                .env_remove(POSTGRES_ENV)
                 .args(["test", "--workspace"])
                 .args(&rest))?;
+            // The end-to-end suite again on PostgreSQL, when one is configured.
+            if let Some(url) = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
+                println!("end-to-end suite on PostgreSQL ({url})");
+                run(cargo()
+                    .current_dir(&root)
+                    .env("TRACKBRIDGE_PLUGINS_DIR", &dir)
+                    .args(["test", "-p", "trackbridge-e2e"])
+                    .args(&rest))?;
+            }
         }
         _ => bail!("usage: cargo xtask <plugins | serve [ARGS] | test [ARGS]>"),
     }

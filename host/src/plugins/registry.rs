@@ -120,7 +120,7 @@ pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, Lo
                 .await
                 .map_err(|source| LoadError::Describe {
                     path: shown.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             return Ok(Plugin::Provider(Arc::new(plugin)));
         }
@@ -141,7 +141,7 @@ pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, Lo
                 .await
                 .map_err(|source| LoadError::Describe {
                     path: shown.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             Ok(Plugin::Notifier(Arc::new(plugin)))
         }
@@ -243,7 +243,9 @@ impl Registry {
     }
 }
 
-/// Match a path against a template whose `{name}` segments match one segment each.
+/// Match a path against a template whose `{name}` segments match one segment
+/// each — an empty one too, so the plugin (not the router) decides what an empty
+/// token means. Parameter values reach the plugin percent-decoded.
 fn match_route(template: &str, path: &str) -> Option<RouteParams> {
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
@@ -253,8 +255,12 @@ fn match_route(template: &str, path: &str) -> Option<RouteParams> {
     let mut params = Vec::new();
     for (ts, ps) in t.iter().zip(&p) {
         match ts.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) if !ps.is_empty() => params.push((name.to_owned(), (*ps).to_owned())),
-            Some(_) => return None,
+            Some(name) => params.push((
+                name.to_owned(),
+                percent_encoding::percent_decode_str(ps)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )),
             None if ts == ps => {}
             None => return None,
         }
@@ -294,7 +300,11 @@ mod tests {
                 "/extensions/jira-server/issue-updated/{token}/",
                 "/extensions/jira-server/issue-updated//"
             ),
-            None
+            Some(vec![("token".into(), String::new())])
+        );
+        assert_eq!(
+            match_route("/hooks/{token}/", "/hooks/a%20b/"),
+            Some(vec![("token".into(), "a b".into())])
         );
         assert_eq!(match_route("/a/{x}/", "/a/b/c/"), None);
     }

@@ -142,9 +142,9 @@ impl Store {
                     .await?
             }
             Backend::Postgres => {
-                return Err(StoreError::Conflict(
-                    "PostgreSQL is not supported yet; use a sqlite:// database URL".into(),
-                ));
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
             }
         }
         Ok(())

@@ -12,3 +12,23 @@ wit_bindgen::generate!({
     runtime_path: "trackbridge_plugin_sdk::__wit_bindgen::rt",
     default_bindings_module: "trackbridge_plugin_sdk::__bindings",
 });
+
+/// The notifier world. The interfaces it shares with the provider world map
+/// onto the bindings above, so `types`, `host` and `provider-types` exist once
+/// and the SDK's helpers (HTTP, errors, integration) serve both worlds.
+pub mod notifier_world {
+    wit_bindgen::generate!({
+        world: "notifier-plugin",
+        path: "../../wit/v0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_notifier_world",
+        runtime_path: "trackbridge_plugin_sdk::__wit_bindgen::rt",
+        default_bindings_module: "trackbridge_plugin_sdk::__bindings::notifier_world",
+        // Paths through the crate name: the export macro expands in the plugin crate.
+        with: {
+            "trackbridge:plugin/types@0.1.0": trackbridge_plugin_sdk::__bindings::trackbridge::plugin::types,
+            "trackbridge:plugin/host@0.1.0": trackbridge_plugin_sdk::__bindings::trackbridge::plugin::host,
+            "trackbridge:plugin/provider-types@0.1.0": trackbridge_plugin_sdk::__bindings::trackbridge::plugin::provider_types,
+        },
+    });
+}

@@ -55,6 +55,12 @@ pub struct Request {
     /// Query parameters appended to the URL (decoded form).
     pub query: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// Gives up when connecting, the first response byte, or any later gap
+    /// between bytes takes longer than this; `None` leaves it to the host.
+    /// Set it below the host's per-call time budget so that a hanging tracker
+    /// becomes an [`Error::Upstream`] the plugin can explain, not a timeout of
+    /// the whole call.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Request {
@@ -65,6 +71,7 @@ impl Request {
             headers: Vec::new(),
             query: Vec::new(),
             body: None,
+            timeout: None,
         }
     }
 
@@ -88,6 +95,12 @@ impl Request {
     /// Appends a query parameter; it is percent-encoded when sent.
     pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// See [`Request::timeout`](struct.Request.html#structfield.timeout).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 

@@ -3,7 +3,7 @@
 //! Everything a trackbridge provider plugin needs besides its tracker logic:
 //! the contract (`trackbridge:plugin@0.1.0`) as a Rust trait, a blocking HTTP
 //! client over `wasi:http`, the host's log, clock, cache and integration
-//! lookup, and one error type.
+//! lookup, random bytes, and one error type.
 //!
 //! A provider implements [`Provider`] and exports it with [`export_provider!`].
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
@@ -46,8 +46,10 @@
 //! Natively (for unit tests) the host imports are served by [`testing`], a
 //! thread-local fake host with a scriptable HTTP handler.
 //!
-//! Only the provider world exists today; a `notifier` module will sit beside
-//! [`provider`] when the notifier world gets its SDK.
+//! A chat notifier (the `notifier-plugin` world) implements
+//! [`Notifier`](notifier::Notifier) and exports it with [`export_notifier!`];
+//! see [`notifier`]. Both worlds share the HTTP client, errors, logging and the
+//! integration helpers.
 
 // Lets the generated glue name this crate the same way from inside and outside.
 extern crate self as trackbridge_plugin_sdk;
@@ -61,7 +63,10 @@ pub mod http;
 pub mod integration;
 pub mod json;
 pub mod log;
+pub mod notifier;
 pub mod provider;
+pub mod random;
+pub mod secret;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -70,6 +75,7 @@ pub mod url;
 mod wasi_http;
 
 pub use error::{Error, Result};
+pub use notifier::Notifier;
 pub use provider::Provider;
 pub use serde_json;
 
@@ -96,6 +102,28 @@ macro_rules! export_provider {
         const _: fn() = || {
             fn assert_provider<P: $crate::Provider>() {}
             assert_provider::<$provider>();
+        };
+    };
+}
+
+/// Export a [`Notifier`] implementation as the component's `notifier`
+/// interface (world `notifier-plugin`). Call it once, at the root of the
+/// notifier crate.
+///
+/// Natively it only checks that the type implements [`Notifier`].
+#[macro_export]
+macro_rules! export_notifier {
+    ($notifier:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __TrackbridgeNotifierExport = $crate::notifier::NotifierAdapter<$notifier>;
+            $crate::__bindings::notifier_world::__export_notifier_world!(
+                __TrackbridgeNotifierExport with_types_in $crate::__bindings::notifier_world
+            );
+        };
+        const _: fn() = || {
+            fn assert_notifier<N: $crate::Notifier>() {}
+            assert_notifier::<$notifier>();
         };
     };
 }

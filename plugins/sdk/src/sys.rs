@@ -48,6 +48,10 @@ mod imp {
     pub(crate) fn http_send(request: &Request) -> Result<Response> {
         crate::wasi_http::send(request)
     }
+
+    pub(crate) fn random_bytes(len: usize) -> Vec<u8> {
+        wasi::random::random::get_random_bytes(len as u64)
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -89,6 +93,10 @@ mod imp {
 
     pub(crate) fn http_send(request: &Request) -> Result<Response> {
         testing::http_send(request)
+    }
+
+    pub(crate) fn random_bytes(len: usize) -> Vec<u8> {
+        testing::random_bytes(len)
     }
 }
 

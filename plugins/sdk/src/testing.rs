@@ -31,6 +31,9 @@ struct FakeHost {
     requests: Vec<Request>,
     handler: Option<Handler>,
     public_url: Option<String>,
+    /// Bytes `random::bytes` cycles through; empty = a counter-based sequence.
+    random: Vec<u8>,
+    random_calls: u64,
 }
 
 thread_local! {
@@ -177,4 +180,30 @@ pub(crate) fn http_send(request: &Request) -> Result<Response> {
         }
     });
     result
+}
+
+/// Make `random::bytes` return `bytes` repeated cyclically (empty: back to the
+/// default, a deterministic sequence that differs on every call).
+pub fn set_random_bytes(bytes: &[u8]) {
+    with(|h| h.random = bytes.to_vec());
+}
+
+pub(crate) fn random_bytes(len: usize) -> Vec<u8> {
+    with(|h| {
+        h.random_calls += 1;
+        if h.random.is_empty() {
+            // Distinct per call, reproducible per test: a simple LCG seeded by the call number.
+            let mut x = h.random_calls.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            (0..len)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    (x >> 56) as u8
+                })
+                .collect()
+        } else {
+            h.random.iter().copied().cycle().take(len).collect()
+        }
+    })
 }

@@ -2,7 +2,7 @@
 
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, Method as WasiMethod, OutgoingBody, OutgoingRequest, Scheme,
+    ErrorCode, Fields, Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use wasi::io::streams::StreamError;
 
@@ -61,7 +61,25 @@ pub(crate) fn send(request: &Request) -> Result<Response> {
 
     // The body is written only after `handle`: before it, nothing drains the
     // stream and a large body would block forever.
-    let future = outgoing_handler::handle(outgoing, None).map_err(|e| transport(&target, &e))?;
+    let options = match request.timeout {
+        Some(timeout) => {
+            let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+            let options = RequestOptions::new();
+            let bad = |what: &str| Error::internal(format!("could not set the {what} timeout"));
+            options
+                .set_connect_timeout(Some(nanos))
+                .map_err(|()| bad("connect"))?;
+            options
+                .set_first_byte_timeout(Some(nanos))
+                .map_err(|()| bad("first-byte"))?;
+            options
+                .set_between_bytes_timeout(Some(nanos))
+                .map_err(|()| bad("between-bytes"))?;
+            Some(options)
+        }
+        None => None,
+    };
+    let future = outgoing_handler::handle(outgoing, options).map_err(|e| transport(&target, &e))?;
     if let Some(bytes) = &request.body {
         let stream = body.write().map_err(|()| bad("body stream"))?;
         for chunk in bytes.chunks(WRITE_CHUNK) {

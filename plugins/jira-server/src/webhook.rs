@@ -1,0 +1,422 @@
+//! `POST /extensions/jira-server/issue-updated/{token}/` (sentry-flows §6.3):
+//! the token in the URL names and authenticates the integration; an admin
+//! webhook's `X-Hub-Signature` is checked too when one was configured.
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use trackbridge_plugin_sdk::provider::{
+    Change, InboundEvent, IncomingRequest, Rejection, StatusAction, StatusChange, VerifiedWebhook,
+};
+use trackbridge_plugin_sdk::url::decode;
+use trackbridge_plugin_sdk::{Error, Result, integration, json, warn};
+
+use crate::client::{Client, id_string};
+use crate::install::hex;
+use crate::jwt;
+
+fn bad_request(message: &str) -> Rejection {
+    Rejection::new(400, message)
+}
+
+/// The route's token, percent-decoded and trimmed (the host passes raw segments).
+fn token(request: &IncomingRequest) -> Option<String> {
+    let raw = request.route_param("token")?;
+    let token = decode(raw, false).trim().to_string();
+    (!token.is_empty()).then_some(token)
+}
+
+pub fn verify(request: &IncomingRequest) -> Result<VerifiedWebhook, Rejection> {
+    let token = token(request).ok_or_else(|| bad_request("Token was not provided"))?;
+    let token = jwt::decode(&token).ok_or_else(|| bad_request("Could not decode the token"))?;
+    let external_id = token
+        .claims
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| bad_request("The token has no id"))?;
+    let installation = integration::select(external_id)
+        .ok_or_else(|| bad_request("No integration found for the token"))?;
+    let secret = json::non_empty_str_at(&installation.secrets, &["webhook_secret"])
+        .ok_or_else(|| bad_request("No integration found for the token"))?;
+    if !token.verify_hs256(secret.as_bytes()) {
+        warn!("jira_server.webhook.invalid_token for {external_id}");
+        return Err(bad_request("The token's signature is invalid"));
+    }
+    if let (Some(signature), Some(admin_secret)) = (
+        request.header("x-hub-signature"),
+        json::non_empty_str_at(&installation.secrets, &["admin_webhook_secret"]),
+    ) && !hub_signature_valid(admin_secret.as_bytes(), &request.body, signature)
+    {
+        return Err(Rejection::new(401, "X-Hub-Signature is invalid"));
+    }
+    let payload = parse_body(&request.body)?;
+    Ok(VerifiedWebhook {
+        integration: installation.external_id,
+        delivery_id: delivery_id(&payload),
+        event_time: json::u64_at(&payload, &["timestamp"]),
+        ignore: !has_changelog(&payload),
+    })
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, Rejection> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad_request("empty body"));
+    }
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(bad_request("malformed JSON body")),
+    }
+}
+
+/// `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, compared in
+/// constant time; any other algorithm fails.
+pub fn hub_signature_valid(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some((algorithm, digest)) = header.trim().split_once('=') else {
+        return false;
+    };
+    if !algorithm.eq_ignore_ascii_case("sha256") || digest.len() != 64 {
+        return false;
+    }
+    let Some(expected) = (0..32)
+        .map(|i| u8::from_str_radix(digest.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// Data Center sends no delivery identifier: hex SHA-256 of (`webhookEvent`,
+/// `issue.id`, `timestamp`, `changelog.id`) as a JSON array (webhook-reliability
+/// §3.1). `None` when none of them is present.
+pub fn delivery_id(payload: &Value) -> Option<String> {
+    let parts = [
+        json::get(payload, &["webhookEvent"]),
+        json::get(payload, &["issue", "id"]),
+        json::get(payload, &["timestamp"]),
+        json::get(payload, &["changelog", "id"]),
+    ];
+    if parts.iter().all(|p| p.is_none_or(Value::is_null)) {
+        return None;
+    }
+    let key = Value::Array(
+        parts
+            .iter()
+            .map(|p| p.cloned().unwrap_or(Value::Null))
+            .collect(),
+    );
+    Some(hex(&Sha256::digest(key.to_string().as_bytes())))
+}
+
+fn has_changelog(payload: &Value) -> bool {
+    payload.get("changelog").is_some_and(json::is_truthy)
+}
+
+/// Resolve when the issue enters the done category, unresolve when it leaves it.
+pub fn status_action(from: Option<&str>, to: Option<&str>, done: &[String]) -> StatusAction {
+    let is_done = |id: Option<&str>| id.is_some_and(|id| done.iter().any(|d| d == id));
+    match (is_done(from), is_done(to)) {
+        (false, true) => StatusAction::Resolve,
+        (true, false) => StatusAction::Unresolve,
+        _ => StatusAction::None,
+    }
+}
+
+/// The events of a verified delivery; the integration is current.
+pub fn handle(request: &IncomingRequest, client: &Client) -> Result<Vec<InboundEvent>> {
+    let payload: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| Error::rejected(format!("malformed JSON body: {e}")))?;
+    if !has_changelog(&payload) {
+        return Ok(Vec::new());
+    }
+    let key = json::non_empty_str_at(&payload, &["issue", "key"])
+        .ok_or_else(|| Error::rejected("the webhook has no issue.key"))?;
+    let items: &[Value] = json::get(&payload, &["changelog", "items"])
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let field_is =
+        |item: &&Value, name: &str| item.get("field").and_then(Value::as_str) == Some(name);
+
+    let mut changes = Vec::new();
+    if items.iter().any(|item| field_is(&item, "assignee"))
+        && let Some(change) = assignee_change(&payload)
+    {
+        changes.push(change);
+    }
+    if let Some(item) = items.iter().find(|item| field_is(item, "status")) {
+        let from = item.get("from").and_then(id_string);
+        let to = item.get("to").and_then(id_string);
+        let done = client.done_status_ids()?;
+        let action = status_action(from.as_deref(), to.as_deref(), &done);
+        changes.push(Change::Status(StatusChange { from, to, action }));
+    }
+
+    let delivery_id = delivery_id(&payload);
+    let event_time = json::u64_at(&payload, &["timestamp"]);
+    Ok(changes
+        .into_iter()
+        .map(|change| InboundEvent {
+            external_issue: key.to_string(),
+            change,
+            event_time,
+            delivery_id: delivery_id.clone(),
+        })
+        .collect())
+}
+
+/// Unassignment for a null or missing assignee; an assignment when the
+/// assignee has an `emailAddress` (Server has no email API); else nothing.
+fn assignee_change(payload: &Value) -> Option<Change> {
+    let assignee = match json::get(payload, &["issue", "fields", "assignee"]) {
+        None | Some(Value::Null) => return Some(Change::Assignee(None)),
+        Some(a) => a,
+    };
+    match json::non_empty_str_at(assignee, &["emailAddress"]) {
+        Some(email) => Some(Change::Assignee(Some(email.to_string()))),
+        None => {
+            warn!("jira.missing-assignee-email: the assignee of this issue has no visible email");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::tests::test_oauth;
+    use serde_json::json;
+    use trackbridge_plugin_sdk::http::Response;
+    use trackbridge_plugin_sdk::testing;
+
+    const EXTERNAL_ID: &str = "jira.example.com:sentry-bot";
+    const SECRET: &str = "a-webhook-secret";
+    const ADMIN_SECRET: &str = "It's a Secret to Everybody";
+    const ASSIGNEE: &str = r#"{"changelog": {"items": [{"field": "assignee"}], "id": 12345},
+        "issue": {"fields": {"assignee": {"emailAddress": "bob@example.org"}}, "key": "APP-1"}}"#;
+    const STATUS: &str = r#"{"changelog": {"items": [{"from": "10101", "field": "status",
+        "fromString": "In Progress", "to": "10102", "toString": "Done", "fieldtype": "jira",
+        "fieldId": "status"}], "id": 12345}, "timestamp": 1700000000123,
+        "webhookEvent": "jira:issue_updated",
+        "issue": {"id": "10001", "project": {"key": "APP", "id": "10000"}, "key": "APP-1"}}"#;
+
+    fn setup(admin_secret: Option<&str>) {
+        testing::reset();
+        let mut secrets = json!({"webhook_secret": SECRET});
+        if let Some(s) = admin_secret {
+            secrets["admin_webhook_secret"] = json!(s);
+        }
+        testing::add_integration(
+            EXTERNAL_ID,
+            json!({"base_url": "https://jira.example.com"}),
+            secrets,
+        );
+    }
+
+    fn token(claims: Value, secret: &str) -> String {
+        jwt::sign(&claims, secret.as_bytes())
+    }
+
+    fn good_token() -> String {
+        token(json!({"id": EXTERNAL_ID}), SECRET)
+    }
+
+    fn request(token: &str, headers: &[(&str, &str)], body: &str) -> IncomingRequest {
+        IncomingRequest {
+            method: "POST".into(),
+            path: format!("/extensions/jira-server/issue-updated/{token}/"),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            route_params: vec![("token".into(), token.into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn status_of(r: Result<VerifiedWebhook, Rejection>) -> u16 {
+        r.map(|_| 200).unwrap_or_else(|e| e.status)
+    }
+
+    #[test]
+    fn valid_token_is_accepted() {
+        setup(None);
+        let verified = verify(&request(&good_token(), &[], STATUS)).unwrap();
+        assert_eq!(verified.integration, EXTERNAL_ID);
+        assert_eq!(verified.event_time, Some(1_700_000_000_123));
+        assert!(!verified.ignore);
+        let expected = hex(&Sha256::digest(
+            br#"["jira:issue_updated","10001",1700000000123,12345]"#,
+        ));
+        assert_eq!(verified.delivery_id, Some(expected));
+    }
+
+    #[test]
+    fn sentry_rejections_are_400() {
+        setup(None);
+        for (token, why) in [
+            ("%20".to_string(), "blank"),
+            (" ".to_string(), "space"),
+            ("not-a-jwt".to_string(), "undecodable"),
+            (token(json!({}), SECRET), "no id"),
+            (token(json!({"id": ""}), SECRET), "empty id"),
+            (token(json!({"id": 5}), SECRET), "numeric id"),
+            (
+                token(json!({"id": "other:key"}), SECRET),
+                "unknown integration",
+            ),
+            (
+                token(json!({"id": EXTERNAL_ID}), "bad-secret"),
+                "bad secret",
+            ),
+        ] {
+            assert_eq!(
+                status_of(verify(&request(&token, &[], ASSIGNEE))),
+                400,
+                "{why}"
+            );
+        }
+        assert_eq!(status_of(verify(&request(&good_token(), &[], ""))), 400);
+        assert_eq!(
+            status_of(verify(&request(&good_token(), &[], "{\"changelog\""))),
+            400
+        );
+        assert_eq!(status_of(verify(&request(&good_token(), &[], "[1]"))), 400);
+    }
+
+    #[test]
+    fn no_changelog_is_ignored() {
+        setup(None);
+        for body in ["{}", r#"{"changelog": {}}"#, r#"{"changelog": null}"#] {
+            assert!(
+                verify(&request(&good_token(), &[], body)).unwrap().ignore,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn hub_signature_checked_when_configured() {
+        setup(Some(ADMIN_SECRET));
+        let sign = |secret: &[u8], body: &str| {
+            let mut m = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+            m.update(body.as_bytes());
+            format!("sha256={}", hex(&m.finalize().into_bytes()))
+        };
+        let good = sign(ADMIN_SECRET.as_bytes(), ASSIGNEE);
+        let bad = sign(b"other", ASSIGNEE);
+        let t = good_token();
+        assert_eq!(
+            status_of(verify(&request(
+                &t,
+                &[("X-Hub-Signature", &good)],
+                ASSIGNEE
+            ))),
+            200
+        );
+        assert_eq!(
+            status_of(verify(&request(&t, &[("x-hub-signature", &bad)], ASSIGNEE))),
+            401
+        );
+        assert_eq!(
+            status_of(verify(&request(
+                &t,
+                &[("x-hub-signature", "sha1=00")],
+                ASSIGNEE
+            ))),
+            401
+        );
+        // Without the header, the URL token alone authenticates (as in Sentry).
+        assert_eq!(status_of(verify(&request(&t, &[], ASSIGNEE))), 200);
+        // The GitHub vector.
+        assert!(hub_signature_valid(
+            ADMIN_SECRET.as_bytes(),
+            b"Hello, World!",
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        ));
+        // Without an admin secret the header is not checked.
+        setup(None);
+        assert_eq!(
+            status_of(verify(&request(&t, &[("x-hub-signature", &bad)], ASSIGNEE))),
+            200
+        );
+    }
+
+    fn client() -> Client {
+        Client::new("https://jira.example.com", test_oauth())
+    }
+
+    #[test]
+    fn assignee_events() {
+        setup(None);
+        let events = handle(&request(&good_token(), &[], ASSIGNEE), &client()).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].external_issue, "APP-1");
+        assert_eq!(
+            format!("{:?}", events[0].change),
+            format!("{:?}", Change::Assignee(Some("bob@example.org".into())))
+        );
+        let unassigned = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1", "fields": {"assignee": null}}}"#;
+        let missing = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1", "fields": {}}}"#;
+        for body in [unassigned, missing] {
+            let events = handle(&request(&good_token(), &[], body), &client()).unwrap();
+            assert_eq!(
+                format!("{:?}", events[0].change),
+                format!("{:?}", Change::Assignee(None))
+            );
+        }
+        let no_email = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1", "fields": {"assignee": {"name": "bob", "emailAddress": ""}}}}"#;
+        assert!(
+            handle(&request(&good_token(), &[], no_email), &client())
+                .unwrap()
+                .is_empty()
+        );
+        // Never an outbound call for assignee changes.
+        assert!(testing::requests().is_empty());
+    }
+
+    #[test]
+    fn status_events_use_done_categories() {
+        setup(None);
+        testing::make_current(EXTERNAL_ID);
+        testing::on_http(|req| {
+            assert_eq!(req.full_url(), "https://jira.example.com/rest/api/2/status");
+            Ok(Response::json_body(
+                200,
+                &json!([
+                    {"id": "10101", "statusCategory": {"key": "indeterminate"}},
+                    {"id": "10102", "statusCategory": {"key": "done"}}
+                ]),
+            ))
+        });
+        let events = handle(&request(&good_token(), &[], STATUS), &client()).unwrap();
+        assert_eq!(
+            format!("{:?}", events[0].change),
+            format!(
+                "{:?}",
+                Change::Status(StatusChange {
+                    from: Some("10101".into()),
+                    to: Some("10102".into()),
+                    action: StatusAction::Resolve
+                })
+            )
+        );
+        assert_eq!(events[0].event_time, Some(1_700_000_000_123));
+        let done = vec!["10102".to_string()];
+        assert_eq!(
+            status_action(Some("10102"), Some("3"), &done),
+            StatusAction::Unresolve
+        );
+        assert_eq!(
+            status_action(Some("3"), Some("4"), &done),
+            StatusAction::None
+        );
+        assert_eq!(
+            status_action(Some("10102"), Some("10102"), &done),
+            StatusAction::None
+        );
+    }
+}
