@@ -148,6 +148,11 @@ pub struct DiscordSim {
 impl DiscordSim {
     /// Start a simulator seeded as described in the module docs.
     pub async fn start() -> anyhow::Result<DiscordSim> {
+        DiscordSim::start_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// The simulator on a given address (e.g. a fixed port for the walk-through).
+    pub async fn start_on(addr: std::net::SocketAddr) -> anyhow::Result<DiscordSim> {
         let mut state = DiscordState {
             bot_token: Some(BOT_TOKEN.into()),
             next_id: 1_250_000_000_000_000_000,
@@ -194,7 +199,7 @@ impl DiscordSim {
             .layer(middleware::from_fn_with_state(state.clone(), faults))
             .with_state(state.clone());
         let recorder = Recorder::new();
-        let server = SimServer::start(router, recorder.clone()).await?;
+        let server = SimServer::start_on(addr, router, recorder.clone()).await?;
         Ok(DiscordSim {
             base_url: server.base_url(),
             server: Mutex::new(Some(server)),

@@ -9,6 +9,7 @@
 //! (`jess-account`, `jess@sentry.io`).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -199,6 +200,11 @@ pub struct JiraSim {
 impl JiraSim {
     /// Start a simulator that accepts `auth`, seeded as described in the module docs.
     pub async fn start(auth: JiraAuth) -> anyhow::Result<JiraSim> {
+        JiraSim::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), auth).await
+    }
+
+    /// The simulator on a given address (e.g. a fixed port for the walk-through).
+    pub async fn start_on(addr: SocketAddr, auth: JiraAuth) -> anyhow::Result<JiraSim> {
         let state: Shared = Arc::new(Mutex::new(seed_state()?));
         let router = Router::new()
             .route("/rest/api/2/serverInfo", get(server_info))
@@ -215,7 +221,7 @@ impl JiraSim {
             .layer(middleware::from_fn_with_state(Arc::new(auth), authenticate))
             .with_state(state.clone());
         let recorder = Recorder::new();
-        let server = SimServer::start(router, recorder).await?;
+        let server = SimServer::start_on(addr, router, recorder).await?;
         state.lock().unwrap().base_url = server.base_url();
         Ok(JiraSim { server, state })
     }

@@ -375,13 +375,22 @@ pub struct SimServer {
 }
 
 impl SimServer {
-    /// Serve `router` on loopback, recording every request into `recorder`.
+    /// Serve `router` on a free loopback port, recording every request into `recorder`.
     pub async fn start(router: Router, recorder: Recorder) -> anyhow::Result<SimServer> {
+        SimServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), router, recorder).await
+    }
+
+    /// Serve `router` on `addr` (the walk-through's fixed ports), recording every request.
+    pub async fn start_on(
+        addr: SocketAddr,
+        router: Router,
+        recorder: Recorder,
+    ) -> anyhow::Result<SimServer> {
         let app = router.layer(middleware::from_fn_with_state(
             recorder.clone(),
             record_and_inject,
         ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -22,6 +22,9 @@ pub struct CallContext {
     pub integration: Option<Integration>,
     /// Hosts the call may reach when no integration is current yet (installation).
     pub extra_hosts: Vec<String>,
+    /// Host patterns the call may reach too: during installation, the provider's
+    /// declared `allowed-host-patterns` (it may need them to check a credential).
+    pub host_patterns: Vec<String>,
 }
 
 pub struct CallState {
@@ -73,6 +76,7 @@ impl CallState {
             gate: HttpGate {
                 plugin: plugin.to_owned(),
                 allowed,
+                patterns: ctx.host_patterns,
             },
             table: ResourceTable::new(),
         }
@@ -81,6 +85,7 @@ impl CallState {
     /// Make `integration` the one this call acts for (and whose hosts it may reach).
     pub(super) fn select(&mut self, integration: Integration) {
         self.gate.allowed = integration.allowed_hosts.clone();
+        self.gate.patterns.clear();
         self.integration = Some(integration);
     }
 

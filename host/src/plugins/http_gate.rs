@@ -22,11 +22,16 @@ type ResponseFuture = Box<
 pub struct HttpGate {
     pub plugin: String,
     pub allowed: Vec<String>,
+    /// `host:port` patterns allowed besides (see [`host_matches_pattern`]).
+    pub patterns: Vec<String>,
 }
 
 impl HttpGate {
     fn allows(&self, uri: &http::Uri) -> bool {
-        authority_of(uri).is_some_and(|a| self.allowed.iter().any(|h| h.eq_ignore_ascii_case(&a)))
+        authority_of(uri).is_some_and(|a| {
+            self.allowed.iter().any(|h| h.eq_ignore_ascii_case(&a))
+                || self.patterns.iter().any(|p| host_matches_pattern(&a, p))
+        })
     }
 }
 
@@ -99,7 +104,20 @@ mod tests {
         HttpGate {
             plugin: "test".into(),
             allowed: allowed.iter().map(|s| s.to_string()).collect(),
+            patterns: Vec::new(),
         }
+    }
+
+    #[test]
+    fn declared_patterns_pass_too() {
+        let mut g = gate(&[]);
+        g.patterns = vec![
+            "*.vssps.visualstudio.com:443".into(),
+            "discord.com:443".into(),
+        ];
+        assert!(g.allows(&"https://discord.com/api/v10/channels/1".parse().unwrap()));
+        assert!(g.allows(&"https://acme.vssps.visualstudio.com/_apis".parse().unwrap()));
+        assert!(!g.allows(&"https://evil.com/".parse().unwrap()));
     }
 
     #[test]

@@ -39,6 +39,7 @@ impl NotifierPlugin {
         let ctx = CallContext {
             integration: None,
             extra_hosts: hosts,
+            host_patterns: self.info.allowed_host_patterns.clone(),
         };
         let r = call_export!(this, ctx, "build-integration", |b, s| b
             .trackbridge_plugin_notifier()

@@ -55,6 +55,7 @@ impl ProviderPlugin {
         let ctx = CallContext {
             integration: None,
             extra_hosts: hosts,
+            host_patterns: self.info.allowed_host_patterns.clone(),
         };
         let r = call_export!(this, ctx, "build-integration", |b, s| b
             .trackbridge_plugin_provider()
@@ -136,5 +137,6 @@ pub(super) fn for_integration(integration: Integration) -> CallContext {
     CallContext {
         integration: Some(integration),
         extra_hosts: Vec::new(),
+        host_patterns: Vec::new(),
     }
 }
