@@ -23,6 +23,37 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Create or update the database schema, then exit.
+    Migrate {
+        /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://…`.
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://trackbridge.db?mode=rwc"
+        )]
+        database_url: String,
+    },
+    /// Work with plugin files without a running host.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validate FILE as a host would before loading it: compile it, check it
+    /// implements a contract world this host supports, and run its `describe`.
+    /// Exits non-zero with the reason when it would be refused.
+    Check { file: PathBuf },
+    /// Print what FILE is: world and contract version, name and version, routes,
+    /// declared capabilities (URL fields, host patterns), imports and exports,
+    /// size and sha256 — as JSON.
+    Inspect { file: PathBuf },
+    /// List the plugins of a plugins directory (name, version, world, sha256).
+    List {
+        /// Defaults to the plugins this workspace builds.
+        #[arg(long, env = "TRACKBRIDGE_PLUGINS_DIR")]
+        plugins_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Parser)]
@@ -90,6 +121,58 @@ fn generated_token(file: &PathBuf) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// A runtime for looking at plugin files: the host's engine settings, and an
+/// in-memory database (a plugin's `describe` touches none).
+async fn offline_runtime() -> anyhow::Result<std::sync::Arc<trackbridge_host::plugins::Runtime>> {
+    let settings = Settings::new("sqlite::memory:", PathBuf::new(), "");
+    let store = trackbridge_host::store::Store::connect(&settings.database_url).await?;
+    Ok(trackbridge_host::server::build_runtime(
+        &settings,
+        store,
+        "http://localhost".into(),
+    )?)
+}
+
+async fn plugin_command(command: PluginCommand) -> anyhow::Result<()> {
+    let runtime = offline_runtime().await?;
+    match command {
+        PluginCommand::Check { file } => {
+            let i = trackbridge_host::plugins::inspect(&runtime, &file).await?;
+            println!(
+                "ok: {} {} implements {} of {}",
+                i.name, i.version, i.world, i.contract
+            );
+        }
+        PluginCommand::Inspect { file } => {
+            let i = trackbridge_host::plugins::inspect(&runtime, &file).await?;
+            println!("{}", serde_json::to_string_pretty(&i)?);
+        }
+        PluginCommand::List { plugins_dir } => {
+            let dir = plugins_dir.unwrap_or_else(default_plugins_dir);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                .collect();
+            files.sort();
+            for file in files {
+                match trackbridge_host::plugins::inspect(&runtime, &file).await {
+                    Ok(i) => println!(
+                        "{:<14} {:<10} {:<16} {}  {}",
+                        i.name,
+                        i.version,
+                        i.world,
+                        &i.sha256[..16],
+                        i.path
+                    ),
+                    Err(e) => println!("refused        {e}"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -98,7 +181,15 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,sqlx=warn,wasmtime=warn,cranelift=warn".into()),
         )
         .init();
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Migrate { database_url } => {
+            trackbridge_host::store::Store::connect(&database_url).await?;
+            println!("database schema is up to date");
+            return Ok(());
+        }
+        Command::Plugin(command) => return plugin_command(command).await,
+    };
     let admin_token = match args.admin_token {
         Some(token) if !token.is_empty() => token,
         _ => {

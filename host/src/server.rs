@@ -9,9 +9,50 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::domain::Domain;
+use crate::plugins::registry::LoadError;
 use crate::plugins::{CallLimits, Registry, Runtime, Services, TtlCache, engine};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the region id must be below 4096 (12 bits)")]
+    Region,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("wasmtime engine: {0}")]
+    Engine(String),
+    #[error("loading plugins: {0}")]
+    Plugins(#[from] LoadError),
+}
+
+/// The plugin runtime: the engine and the host services every call reaches.
+pub fn build_runtime(
+    settings: &Settings,
+    store: Store,
+    public_url: String,
+) -> Result<Arc<Runtime>, StartError> {
+    let engine = engine::build(settings.plugin_memory_bytes)
+        .map_err(|e| StartError::Engine(e.to_string()))?;
+    Ok(Arc::new(Runtime {
+        engine,
+        services: Arc::new(Services {
+            store,
+            cache: TtlCache::default(),
+            public_url,
+        }),
+        limits: CallLimits {
+            timeout: settings.plugin_timeout,
+            memory_bytes: settings.plugin_memory_bytes,
+        },
+    }))
+}
 
 /// A running host.
 pub struct Server {
@@ -23,38 +64,27 @@ pub struct Server {
 impl Server {
     /// Connect the database (running migrations), load every plugin of the
     /// plugins directory, and start serving HTTP.
-    pub async fn start(settings: Settings) -> anyhow::Result<Server> {
+    pub async fn start(settings: Settings) -> Result<Server, StartError> {
         if settings.region_id >= 1 << 12 {
-            anyhow::bail!("the region id must be below 4096 (12 bits)");
+            return Err(StartError::Region);
         }
         let store = Store::connect(&settings.database_url)
             .await?
             .with_region(settings.region_id);
         // Bind first: the public URL defaults to the address actually bound.
-        let listener = TcpListener::bind(settings.listen).await?;
-        let addr = listener.local_addr()?;
+        let bind = |source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        };
+        let listener = TcpListener::bind(settings.listen).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
         let public_url = settings
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let engine = engine::build(settings.plugin_memory_bytes)
-            .map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
-        let services = Arc::new(Services {
-            store: store.clone(),
-            cache: TtlCache::default(),
-            public_url,
-        });
-        let limits = CallLimits {
-            timeout: settings.plugin_timeout,
-            memory_bytes: settings.plugin_memory_bytes,
-        };
-        let runtime = Arc::new(Runtime {
-            engine,
-            services,
-            limits,
-        });
+        let runtime = build_runtime(&settings, store.clone(), public_url)?;
         let registry = Arc::new(Registry::load_dir(&runtime, &settings.plugins_dir).await?);
         let state = AppState {
             domain: Domain::new(store.clone(), registry.clone()),

@@ -96,17 +96,33 @@ fn linker(runtime: &Runtime, notifier: bool) -> wasmtime::Result<Linker<CallStat
 /// Compile a component, find which world it implements, and ask it to describe
 /// itself.
 pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, LoadError> {
+    let component = compile(runtime, path)?;
+    load_component(runtime, path, &component).await
+}
+
+/// Compile a plugin file.
+pub fn compile(runtime: &Runtime, path: &Path) -> Result<Component, LoadError> {
+    Component::from_file(&runtime.engine, path).map_err(|e| LoadError::Invalid {
+        path: path.display().to_string(),
+        message: format!("not a valid component: {e:#}"),
+    })
+}
+
+/// Find which world a compiled component implements, and ask it to describe itself.
+pub async fn load_component(
+    runtime: &Arc<Runtime>,
+    path: &Path,
+    component: &Component,
+) -> Result<Plugin, LoadError> {
     let shown = path.display().to_string();
     let invalid = |message: String| LoadError::Invalid {
         path: shown.clone(),
         message,
     };
-    let component = Component::from_file(&runtime.engine, path)
-        .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
     let link =
         |notifier| linker(runtime, notifier).map_err(|e| invalid(format!("linker setup: {e:#}")));
     let provider = link(false)?
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .and_then(ProviderPluginPre::new);
     let provider_err = match provider {
         Ok(pre) => {
@@ -127,7 +143,7 @@ pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, Lo
         Err(e) => e,
     };
     let notifier = link(true)?
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .and_then(NotifierPluginPre::new);
     match notifier {
         Ok(pre) => {

@@ -1,6 +1,7 @@
 //! A Jira Server / Data Center REST client: every request OAuth 1.0a
 //! RSA-SHA1 signed with the installation's consumer key and access token,
-//! errors mapped by the SDK, lookups cached for Sentry's 240 s.
+//! errors mapped by the SDK; the shared lookups (cached for Sentry's 240 s)
+//! come from [`JiraApi`].
 
 use std::time::Duration;
 
@@ -8,12 +9,11 @@ use serde_json::Value;
 use trackbridge_plugin_sdk::http::{Method, Request, Response};
 use trackbridge_plugin_sdk::integration::Integration;
 use trackbridge_plugin_sdk::url::encode_component;
-use trackbridge_plugin_sdk::{Error, Result, cache, clock, json, random};
+use trackbridge_plugin_sdk::{Error, Result, clock, json, random, warn};
+
+pub use trackbridge_jira_common::{JiraApi, id_string};
 
 use crate::oauth1::{Credentials, Method as SignatureMethod, Nonce, PrivateKey};
-
-/// How long lookups (statuses, transitions, user searches) are cached.
-pub const CACHE_TTL_SECS: u32 = 240;
 
 /// Per-request limit for connecting and for each wait on the response; below
 /// the host's per-call budget (10 s by default) so a hanging Jira becomes an
@@ -105,88 +105,6 @@ impl Client {
         Ok(request.header("authorization", authorization))
     }
 
-    /// Sends a signed request; error statuses become errors (see
-    /// [`Response::error_for_status`]).
-    pub fn call(
-        &self,
-        method: Method,
-        path: &str,
-        params: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<Response> {
-        self.request(method, path, params, body)?
-            .send()?
-            .error_for_status()
-    }
-
-    pub fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Value> {
-        self.call(Method::Get, path, params, None)?.json()
-    }
-
-    fn get_cached(&self, key: &str, path: &str, params: &[(&str, &str)]) -> Result<Value> {
-        cache::get_or_fetch(key, CACHE_TTL_SECS, || self.get(path, params))
-    }
-
-    /// The issue; a 404 means it does not exist or we may not see it.
-    pub fn issue(&self, key: &str) -> Result<Value> {
-        self.get(&issue_path(key, ""), &[])
-            .map_err(|e| match e.status() {
-                Some(404) => {
-                    Error::rejected(format!("Jira issue {key} does not exist or is not visible"))
-                }
-                _ => e,
-            })
-    }
-
-    /// Ids of the statuses in the `done` category (cached).
-    pub fn done_status_ids(&self) -> Result<Vec<String>> {
-        cache::get_or_fetch("statuses:done", CACHE_TTL_SECS, || {
-            Ok(done_ids(&self.get("/rest/api/2/status", &[])?))
-        })
-    }
-
-    /// The issue's `transitions` array (cached).
-    pub fn transitions(&self, key: &str) -> Result<Value> {
-        let response = self.get_cached(
-            &format!("transitions:{key}"),
-            &issue_path(key, "/transitions"),
-            &[],
-        )?;
-        Ok(response
-            .get("transitions")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new())))
-    }
-
-    pub fn transition(&self, key: &str, transition_id: &str) -> Result<()> {
-        let body = serde_json::json!({"transition": {"id": transition_id}});
-        self.call(
-            Method::Post,
-            &issue_path(key, "/transitions"),
-            &[],
-            Some(&body),
-        )?;
-        Ok(())
-    }
-
-    /// Users assignable to `key` matching `username` (Server matches it
-    /// against user name, display name and email). Cached.
-    pub fn assignable_users(&self, key: &str, username: &str) -> Result<Vec<Value>> {
-        let users = self.get_cached(
-            &format!("assignable:{key}:{username}"),
-            "/rest/api/2/user/assignable/search",
-            &[("issueKey", key), ("username", username)],
-        )?;
-        Ok(users.as_array().cloned().unwrap_or_default())
-    }
-
-    /// Assigns to the user `name`, or unassigns with `None`.
-    pub fn assign(&self, key: &str, name: Option<&str>) -> Result<()> {
-        let body = serde_json::json!({"name": name});
-        self.call(Method::Put, &issue_path(key, "/assignee"), &[], Some(&body))?;
-        Ok(())
-    }
-
     /// Registers a webhook; answers Jira's description of it. Errors are not
     /// mapped: the caller explains them.
     pub fn create_webhook(&self, body: &Value) -> Result<Response> {
@@ -206,29 +124,36 @@ impl Client {
     }
 }
 
-fn issue_path(key: &str, suffix: &str) -> String {
-    format!("/rest/api/2/issue/{}{suffix}", encode_component(key))
-}
+impl JiraApi for Client {
+    const USER_FIELD: &'static str = "name";
+    /// Server matches it against user name, display name and email.
+    const USER_SEARCH_PARAM: &'static str = "username";
 
-/// Ids of the entries of a `/rest/api/2/status` answer whose category is `done`.
-pub fn done_ids(statuses: &Value) -> Vec<String> {
-    statuses
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter(|s| json::str_at(s, &["statusCategory", "key"]) == Some("done"))
-                .filter_map(|s| id_string(s.get("id")?))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+    /// Sends a signed request; error statuses become errors (see
+    /// [`Response::error_for_status`]).
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Response> {
+        self.request(method, path, params, body)?
+            .send()?
+            .error_for_status()
+    }
 
-/// Jira ids are strings, but tolerate numbers.
-pub fn id_string(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+    fn transitions_error(&self, error: Error) -> Error {
+        match error {
+            Error::Upstream { status: None, .. } => {
+                Error::unreachable("Could not reach host to get transitions.")
+            }
+            other => other,
+        }
+    }
+
+    fn no_transition(&self, key: &str, target: &str) {
+        warn!("jira.status-sync-fail: no transition of {key} leads to status {target}");
     }
 }
 
@@ -322,17 +247,6 @@ pub(crate) mod tests {
         };
         let sent = testing::requests();
         assert_ne!(nonce(&sent[0]), nonce(&sent[1]));
-    }
-
-    #[test]
-    fn done_set_from_statuses() {
-        let statuses = json!([
-            {"id": "3", "statusCategory": {"key": "indeterminate"}},
-            {"id": "10002", "statusCategory": {"key": "done"}},
-            {"id": 10003, "statusCategory": {"key": "done"}},
-            {"statusCategory": {"key": "done"}}
-        ]);
-        assert_eq!(done_ids(&statuses), vec!["10002", "10003"]);
     }
 
     #[test]

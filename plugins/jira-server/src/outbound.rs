@@ -2,70 +2,17 @@
 //! transitions to the mapped status, assignment by user `name`.
 
 use serde_json::Value;
-use trackbridge_plugin_sdk::provider::{StatusMapping, SyncOutcome};
+use trackbridge_plugin_sdk::provider::SyncOutcome;
 use trackbridge_plugin_sdk::{Error, Result, json, warn};
 
-use crate::client::{Client, id_string};
+/// The status sync is the same as on Jira Cloud (see `trackbridge-jira-common`);
+/// this client maps unreachable transitions and logs a missing transition.
+pub use trackbridge_jira_common::sync_status;
+
+use crate::client::{Client, JiraApi};
 
 pub const ASSIGN_FAILED: &str = "Failed to assign user to Jira Server issue";
 pub const ASSIGN_FORBIDDEN: &str = "Insufficient permissions to assign user to Jira Server issue";
-
-pub fn sync_status(
-    client: &Client,
-    key: &str,
-    resolve: bool,
-    mappings: &[StatusMapping],
-) -> Result<SyncOutcome> {
-    let issue = client.issue(key)?;
-    let project = json::get(&issue, &["fields", "project", "id"])
-        .and_then(id_string)
-        .ok_or_else(|| {
-            Error::upstream(200, format!("Jira issue {key} has no fields.project.id"))
-        })?;
-    let Some(mapping) = mappings.iter().find(|m| m.external_project == project) else {
-        return Ok(SyncOutcome::unchanged(format!(
-            "no status mapping for Jira project {project}"
-        )));
-    };
-    let target = if resolve {
-        &mapping.on_resolve
-    } else {
-        &mapping.on_unresolve
-    };
-    let current = json::get(&issue, &["fields", "status", "id"]).and_then(id_string);
-    if current.as_deref() == Some(target.as_str()) {
-        return Ok(SyncOutcome::unchanged(format!(
-            "already in status {target}"
-        )));
-    }
-    let transitions = client.transitions(key).map_err(|e| match e {
-        Error::Upstream { status: None, .. } => {
-            Error::unreachable("Could not reach host to get transitions.")
-        }
-        other => other,
-    })?;
-    let Some(transition) = pick_transition(&transitions, target) else {
-        warn!("jira.status-sync-fail: no transition of {key} leads to status {target}");
-        return Err(Error::rejected(format!(
-            "no transition to status {target} is available for {key}"
-        )));
-    };
-    client.transition(key, &transition)?;
-    Ok(SyncOutcome::changed())
-}
-
-/// The id of the first transition leading to `target`; transitions without a
-/// `to` status are skipped.
-pub fn pick_transition(transitions: &Value, target: &str) -> Option<String> {
-    transitions.as_array()?.iter().find_map(|t| {
-        let to = json::get(t, &["to", "id"]).and_then(id_string)?;
-        if to == target {
-            t.get("id").and_then(id_string)
-        } else {
-            None
-        }
-    })
-}
 
 /// The Jira user for one host email among a search's results: the only
 /// result whatever its email, else the one whose `emailAddress` matches
@@ -140,6 +87,7 @@ mod tests {
     use crate::client::tests::test_oauth;
     use serde_json::json;
     use trackbridge_plugin_sdk::http::{Method, Response};
+    use trackbridge_plugin_sdk::provider::StatusMapping;
     use trackbridge_plugin_sdk::testing;
 
     const BASE: &str = "https://jira.example.com";

@@ -5,13 +5,12 @@
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use trackbridge_plugin_sdk::provider::{
-    Change, InboundEvent, IncomingRequest, Rejection, StatusAction, StatusChange, VerifiedWebhook,
-};
+use trackbridge_jira_common::has_changelog;
+use trackbridge_plugin_sdk::provider::{InboundEvent, IncomingRequest, Rejection, VerifiedWebhook};
 use trackbridge_plugin_sdk::url::decode;
-use trackbridge_plugin_sdk::{Error, Result, integration, json, warn};
+use trackbridge_plugin_sdk::{Result, integration, json, warn};
 
-use crate::client::{Client, id_string};
+use crate::client::Client;
 use crate::install::hex;
 use crate::jwt;
 
@@ -111,76 +110,10 @@ pub fn delivery_id(payload: &Value) -> Option<String> {
     Some(hex(&Sha256::digest(key.to_string().as_bytes())))
 }
 
-fn has_changelog(payload: &Value) -> bool {
-    payload.get("changelog").is_some_and(json::is_truthy)
-}
-
-/// Resolve when the issue enters the done category, unresolve when it leaves it.
-pub fn status_action(from: Option<&str>, to: Option<&str>, done: &[String]) -> StatusAction {
-    let is_done = |id: Option<&str>| id.is_some_and(|id| done.iter().any(|d| d == id));
-    match (is_done(from), is_done(to)) {
-        (false, true) => StatusAction::Resolve,
-        (true, false) => StatusAction::Unresolve,
-        _ => StatusAction::None,
-    }
-}
-
-/// The events of a verified delivery; the integration is current.
+/// The events of a verified delivery; the integration is current. Server
+/// has no email API, so an assignee without `emailAddress` yields no event.
 pub fn handle(request: &IncomingRequest, client: &Client) -> Result<Vec<InboundEvent>> {
-    let payload: Value = serde_json::from_slice(&request.body)
-        .map_err(|e| Error::rejected(format!("malformed JSON body: {e}")))?;
-    if !has_changelog(&payload) {
-        return Ok(Vec::new());
-    }
-    let key = json::non_empty_str_at(&payload, &["issue", "key"])
-        .ok_or_else(|| Error::rejected("the webhook has no issue.key"))?;
-    let items: &[Value] = json::get(&payload, &["changelog", "items"])
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
-    let field_is =
-        |item: &&Value, name: &str| item.get("field").and_then(Value::as_str) == Some(name);
-
-    let mut changes = Vec::new();
-    if items.iter().any(|item| field_is(&item, "assignee"))
-        && let Some(change) = assignee_change(&payload)
-    {
-        changes.push(change);
-    }
-    if let Some(item) = items.iter().find(|item| field_is(item, "status")) {
-        let from = item.get("from").and_then(id_string);
-        let to = item.get("to").and_then(id_string);
-        let done = client.done_status_ids()?;
-        let action = status_action(from.as_deref(), to.as_deref(), &done);
-        changes.push(Change::Status(StatusChange { from, to, action }));
-    }
-
-    let delivery_id = delivery_id(&payload);
-    let event_time = json::u64_at(&payload, &["timestamp"]);
-    Ok(changes
-        .into_iter()
-        .map(|change| InboundEvent {
-            external_issue: key.to_string(),
-            change,
-            event_time,
-            delivery_id: delivery_id.clone(),
-        })
-        .collect())
-}
-
-/// Unassignment for a null or missing assignee; an assignment when the
-/// assignee has an `emailAddress` (Server has no email API); else nothing.
-fn assignee_change(payload: &Value) -> Option<Change> {
-    let assignee = match json::get(payload, &["issue", "fields", "assignee"]) {
-        None | Some(Value::Null) => return Some(Change::Assignee(None)),
-        Some(a) => a,
-    };
-    match json::non_empty_str_at(assignee, &["emailAddress"]) {
-        Some(email) => Some(Change::Assignee(Some(email.to_string()))),
-        None => {
-            warn!("jira.missing-assignee-email: the assignee of this issue has no visible email");
-            None
-        }
-    }
+    trackbridge_jira_common::events(&request.body, client, delivery_id)
 }
 
 #[cfg(test)]
@@ -188,7 +121,9 @@ mod tests {
     use super::*;
     use crate::client::tests::test_oauth;
     use serde_json::json;
+    use trackbridge_jira_common::status_action;
     use trackbridge_plugin_sdk::http::Response;
+    use trackbridge_plugin_sdk::provider::{Change, StatusAction, StatusChange};
     use trackbridge_plugin_sdk::testing;
 
     const EXTERNAL_ID: &str = "jira.example.com:sentry-bot";

@@ -1,16 +1,16 @@
 //! A Jira Cloud REST client over the SDK's HTTP client: authentication on
-//! every call, error mapping, and the 240 s cache Sentry uses for lookups.
+//! every call, error mapping; the shared lookups (cached for Sentry's 240 s)
+//! come from [`JiraApi`].
 
 use serde_json::Value;
 use trackbridge_plugin_sdk::http::{Method, Request, Response};
 use trackbridge_plugin_sdk::integration::Integration;
-use trackbridge_plugin_sdk::url::{Url, encode_component};
-use trackbridge_plugin_sdk::{Error, Result, cache, clock, json};
+use trackbridge_plugin_sdk::url::Url;
+use trackbridge_plugin_sdk::{Error, Result, clock, json};
+
+pub use trackbridge_jira_common::{JiraApi, id_string};
 
 use crate::auth::Credential;
-
-/// How long lookups (statuses, transitions, user searches, emails) are cached.
-pub const CACHE_TTL_SECS: u32 = 240;
 
 pub struct Client {
     /// Without trailing slash; may carry a context path (`https://host/jira`).
@@ -37,9 +37,27 @@ impl Client {
         Ok(Client::new(base_url, credential))
     }
 
-    /// Sends `method path?params` (path relative to the base URL) with auth
-    /// and maps error statuses.
-    pub fn call(
+    pub fn server_info(&self) -> Result<Value> {
+        self.get("/rest/api/2/serverInfo", &[])
+    }
+
+    /// The user's email through the GDPR email API (hidden addresses included
+    /// when the app has the email scope); `None` when Jira returns none.
+    pub fn user_email(&self, account_id: &str) -> Result<Option<String>> {
+        let response = self.get_cached(
+            &format!("email:{account_id}"),
+            "/rest/api/3/user/email",
+            &[("accountId", account_id)],
+        )?;
+        Ok(json::non_empty_str_at(&response, &["email"]).map(str::to_string))
+    }
+}
+
+impl JiraApi for Client {
+    const USER_FIELD: &'static str = "accountId";
+    const USER_SEARCH_PARAM: &'static str = "query";
+
+    fn call(
         &self,
         method: Method,
         path: &str,
@@ -65,112 +83,12 @@ impl Client {
         request.send()?.error_for_status()
     }
 
-    pub fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Value> {
-        self.call(Method::Get, path, params, None)?.json()
-    }
-
-    fn get_cached(&self, key: &str, path: &str, params: &[(&str, &str)]) -> Result<Value> {
-        cache::get_or_fetch(key, CACHE_TTL_SECS, || self.get(path, params))
-    }
-
-    pub fn server_info(&self) -> Result<Value> {
-        self.get("/rest/api/2/serverInfo", &[])
-    }
-
-    /// The issue; a 404 means it does not exist or we may not see it.
-    pub fn issue(&self, key: &str) -> Result<Value> {
-        self.get(&issue_path(key, ""), &[])
-            .map_err(|e| match e.status() {
-                Some(404) => {
-                    Error::rejected(format!("Jira issue {key} does not exist or is not visible"))
-                }
-                _ => e,
-            })
-    }
-
-    /// Ids of the statuses in the `done` category.
-    pub fn done_status_ids(&self) -> Result<Vec<String>> {
-        cache::get_or_fetch("statuses:done", CACHE_TTL_SECS, || {
-            let statuses = self.get("/rest/api/2/status", &[])?;
-            Ok(done_ids(&statuses))
-        })
-    }
-
-    /// The issue's `transitions` array.
-    pub fn transitions(&self, key: &str) -> Result<Value> {
-        let response = self.get_cached(
-            &format!("transitions:{key}"),
-            &issue_path(key, "/transitions"),
-            &[],
-        )?;
-        Ok(response
-            .get("transitions")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new())))
-    }
-
-    pub fn transition(&self, key: &str, transition_id: &str) -> Result<()> {
-        let body = serde_json::json!({"transition": {"id": transition_id}});
-        self.call(
-            Method::Post,
-            &issue_path(key, "/transitions"),
-            &[],
-            Some(&body),
-        )?;
-        Ok(())
-    }
-
-    pub fn assignable_users(&self, key: &str, email: &str) -> Result<Vec<Value>> {
-        let users = self.get_cached(
-            &format!("assignable:{key}:{email}"),
-            "/rest/api/2/user/assignable/search",
-            &[("issueKey", key), ("query", email)],
-        )?;
-        Ok(users.as_array().cloned().unwrap_or_default())
-    }
-
-    /// Assigns to `account_id`, or unassigns with `None`.
-    pub fn assign(&self, key: &str, account_id: Option<&str>) -> Result<()> {
-        let body = serde_json::json!({"accountId": account_id});
-        self.call(Method::Put, &issue_path(key, "/assignee"), &[], Some(&body))?;
-        Ok(())
-    }
-
-    /// The user's email through the GDPR email API (hidden addresses included
-    /// when the app has the email scope); `None` when Jira returns none.
-    pub fn user_email(&self, account_id: &str) -> Result<Option<String>> {
-        let response = self.get_cached(
-            &format!("email:{account_id}"),
-            "/rest/api/3/user/email",
-            &[("accountId", account_id)],
-        )?;
-        Ok(json::non_empty_str_at(&response, &["email"]).map(str::to_string))
-    }
-}
-
-fn issue_path(key: &str, suffix: &str) -> String {
-    format!("/rest/api/2/issue/{}{suffix}", encode_component(key))
-}
-
-/// Ids of the entries of a `/rest/api/2/status` answer whose category is `done`.
-pub fn done_ids(statuses: &Value) -> Vec<String> {
-    statuses
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter(|s| json::str_at(s, &["statusCategory", "key"]) == Some("done"))
-                .filter_map(|s| id_string(s.get("id")?))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Jira ids are strings, but tolerate numbers.
-pub fn id_string(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+    /// Privacy settings hide most addresses from webhooks; the email API has them.
+    fn hidden_assignee_email(&self, assignee: &Value) -> Result<Option<String>> {
+        match json::non_empty_str_at(assignee, &["accountId"]) {
+            Some(account_id) => self.user_email(account_id),
+            None => Ok(None),
+        }
     }
 }
 
@@ -184,19 +102,6 @@ mod tests {
     use super::*;
     use serde_json::json;
     use trackbridge_plugin_sdk::testing;
-
-    #[test]
-    fn done_set_from_statuses() {
-        let statuses = json!([
-            {"id": "3", "statusCategory": {"key": "indeterminate"}},
-            {"id": "10000", "statusCategory": {"key": "new"}},
-            {"id": "10002", "statusCategory": {"key": "done"}},
-            {"id": 10003, "statusCategory": {"key": "done"}},
-            {"statusCategory": {"key": "done"}}
-        ]);
-        assert_eq!(done_ids(&statuses), vec!["10002", "10003"]);
-        assert!(done_ids(&json!({"errorMessages": []})).is_empty());
-    }
 
     #[test]
     fn connect_calls_are_signed_per_request() {

@@ -2,12 +2,11 @@
 //! JWT or admin-webhook `X-Hub-Signature`) and turning changelogs into events.
 
 use serde_json::Value;
-use trackbridge_plugin_sdk::provider::{
-    Change, InboundEvent, IncomingRequest, Rejection, StatusAction, StatusChange, VerifiedWebhook,
-};
-use trackbridge_plugin_sdk::{Error, Result, clock, integration, json, warn};
+use trackbridge_jira_common::has_changelog;
+use trackbridge_plugin_sdk::provider::{InboundEvent, IncomingRequest, Rejection, VerifiedWebhook};
+use trackbridge_plugin_sdk::{Result, clock, integration, json, warn};
 
-use crate::client::{Client, authority_of, id_string};
+use crate::client::{Client, authority_of};
 use crate::{connect_jwt, hub_signature, qsh};
 
 /// Clock skew tolerated between Jira and us.
@@ -129,83 +128,9 @@ fn event_time(payload: &Value) -> Option<u64> {
     json::u64_at(payload, &["timestamp"])
 }
 
-fn has_changelog(payload: &Value) -> bool {
-    payload.get("changelog").is_some_and(json::is_truthy)
-}
-
-/// Resolve when the issue enters the done category, unresolve when it leaves it.
-pub fn status_action(from: Option<&str>, to: Option<&str>, done: &[String]) -> StatusAction {
-    let is_done = |id: Option<&str>| id.is_some_and(|id| done.iter().any(|d| d == id));
-    match (is_done(from), is_done(to)) {
-        (false, true) => StatusAction::Resolve,
-        (true, false) => StatusAction::Unresolve,
-        _ => StatusAction::None,
-    }
-}
-
 /// The events of a verified delivery; the integration is current.
 pub fn handle(request: &IncomingRequest, client: &Client) -> Result<Vec<InboundEvent>> {
-    let payload: Value = serde_json::from_slice(&request.body)
-        .map_err(|e| Error::rejected(format!("malformed JSON body: {e}")))?;
-    if !has_changelog(&payload) {
-        return Ok(Vec::new());
-    }
-    let key = json::non_empty_str_at(&payload, &["issue", "key"])
-        .ok_or_else(|| Error::rejected("the webhook has no issue.key"))?;
-    let items: &[Value] = json::get(&payload, &["changelog", "items"])
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
-    let field_is =
-        |item: &&Value, name: &str| item.get("field").and_then(Value::as_str) == Some(name);
-
-    let mut changes = Vec::new();
-    if items.iter().any(|item| field_is(&item, "assignee"))
-        && let Some(change) = assignee_change(&payload, client)?
-    {
-        changes.push(change);
-    }
-    if let Some(item) = items.iter().find(|item| field_is(item, "status")) {
-        let from = item.get("from").and_then(id_string);
-        let to = item.get("to").and_then(id_string);
-        let done = client.done_status_ids()?;
-        let action = status_action(from.as_deref(), to.as_deref(), &done);
-        changes.push(Change::Status(StatusChange { from, to, action }));
-    }
-
-    let delivery_id = delivery_id(request);
-    let event_time = event_time(&payload);
-    Ok(changes
-        .into_iter()
-        .map(|change| InboundEvent {
-            external_issue: key.to_string(),
-            change,
-            event_time,
-            delivery_id: delivery_id.clone(),
-        })
-        .collect())
-}
-
-/// `Some(Assignee(None))` for an unassignment, `Some(Assignee(Some(email)))`
-/// for an assignment, `None` when the assignee's email cannot be known.
-fn assignee_change(payload: &Value, client: &Client) -> Result<Option<Change>> {
-    let assignee = match json::get(payload, &["issue", "fields", "assignee"]) {
-        None | Some(Value::Null) => return Ok(Some(Change::Assignee(None))),
-        Some(a) => a,
-    };
-    let mut email = json::non_empty_str_at(assignee, &["emailAddress"]).map(str::to_string);
-    if email.is_none() {
-        // Privacy settings hide most addresses from webhooks; the email API has them.
-        if let Some(account_id) = json::non_empty_str_at(assignee, &["accountId"]) {
-            email = client.user_email(account_id)?;
-        }
-    }
-    match email {
-        Some(email) => Ok(Some(Change::Assignee(Some(email)))),
-        None => {
-            warn!("jira.missing-assignee-email: the assignee of this issue has no visible email");
-            Ok(None)
-        }
-    }
+    trackbridge_jira_common::events(&request.body, client, |_| delivery_id(request))
 }
 
 #[cfg(test)]
@@ -214,6 +139,7 @@ mod tests {
     use crate::auth::Credential;
     use serde_json::json;
     use trackbridge_plugin_sdk::http::Response;
+    use trackbridge_plugin_sdk::provider::{Change, StatusAction};
     use trackbridge_plugin_sdk::testing;
 
     const NOW: u64 = 1_700_000_000;
@@ -518,39 +444,6 @@ mod tests {
                 "{query} {body}"
             );
         }
-    }
-
-    #[test]
-    fn resolve_rules() {
-        let done = vec!["10101".to_string(), "10002".to_string()];
-        assert_eq!(
-            status_action(Some("3"), Some("10101"), &done),
-            StatusAction::Resolve
-        );
-        assert_eq!(
-            status_action(Some("10101"), Some("3"), &done),
-            StatusAction::Unresolve
-        );
-        assert_eq!(
-            status_action(Some("10101"), Some("10002"), &done),
-            StatusAction::None
-        );
-        assert_eq!(
-            status_action(Some("3"), Some("10000"), &done),
-            StatusAction::None
-        );
-        assert_eq!(
-            status_action(None, Some("10002"), &done),
-            StatusAction::Resolve
-        );
-        assert_eq!(
-            status_action(Some("10002"), None, &done),
-            StatusAction::Unresolve
-        );
-        assert_eq!(
-            status_action(Some("3"), Some("10101"), &[]),
-            StatusAction::None
-        );
     }
 
     fn client() -> Client {
