@@ -108,6 +108,9 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("group"))?;
         let assignee = current_assignee(&mut conn, id).await?;
+        // Give the connection back before taking another: holding one while
+        // waiting for a second starves the pool under concurrent reads.
+        drop(conn);
         let external_issues = self.group_external_issues(id).await?;
         Ok(Group {
             id: row.try_get(0)?,

@@ -116,7 +116,7 @@ impl Store {
             Backend::Sqlite
         };
         let options = AnyPoolOptions::new().max_connections(match backend {
-            Backend::Sqlite => 4,
+            Backend::Sqlite => 8,
             Backend::Postgres => 16,
         });
         let options = if backend == Backend::Sqlite {
