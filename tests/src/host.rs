@@ -35,16 +35,49 @@ pub struct TestHost {
     addr: SocketAddr,
     api: ApiClient,
     http: reqwest::Client,
+    /// The PostgreSQL database made for this host, dropped with it.
+    postgres: Option<PostgresDatabase>,
     // Dropped last: the database lives here.
     _dir: tempfile::TempDir,
+}
+
+/// A database made for one test, dropped when the test's host is: a suite that
+/// leaves its databases behind fills the disk.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                use sqlx::Connection as _;
+                if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// When set (to an admin URL such as `postgres://postgres@127.0.0.1/postgres`),
 /// every [`TestHost`] gets a fresh PostgreSQL database instead of a SQLite file.
 pub const POSTGRES_ENV: &str = "TRACKBRIDGE_TEST_POSTGRES";
 
-/// Create an empty database named `tb_test_<pid>_<n>` and return its URL.
-async fn fresh_postgres_database(admin_url: &str) -> anyhow::Result<String> {
+/// Create an empty database named `tb_test_<pid>_<n>`; returns its URL and name.
+async fn fresh_postgres_database(admin_url: &str) -> anyhow::Result<(String, String)> {
     use sqlx::Connection as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -67,7 +100,7 @@ async fn fresh_postgres_database(admin_url: &str) -> anyhow::Result<String> {
         .rsplit_once('/')
         .map(|(base, _)| base)
         .unwrap_or(admin_url);
-    Ok(format!("{base}/{name}"))
+    Ok((format!("{base}/{name}"), name))
 }
 
 fn init_logging() {
@@ -90,13 +123,20 @@ impl TestHost {
             .await
             .context("building the plugins panicked")?;
         let dir = tempfile::tempdir()?;
-        let database_url = match std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
-            Some(admin_url) => fresh_postgres_database(&admin_url).await?,
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("trackbridge.db").display()
-            ),
-        };
+        let (database_url, postgres) =
+            match std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
+                Some(admin_url) => {
+                    let (url, name) = fresh_postgres_database(&admin_url).await?;
+                    (url, Some(PostgresDatabase { admin_url, name }))
+                }
+                None => (
+                    format!(
+                        "sqlite://{}?mode=rwc",
+                        dir.path().join("trackbridge.db").display()
+                    ),
+                    None,
+                ),
+            };
         let mut settings = Settings::new(database_url, plugins_dir, ADMIN_TOKEN);
         adjust(&mut settings);
         let server = Server::start(settings).await.context("starting the host")?;
@@ -110,6 +150,7 @@ impl TestHost {
                 .no_proxy()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
+            postgres,
             _dir: dir,
         })
     }
