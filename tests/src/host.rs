@@ -36,7 +36,7 @@ pub struct TestHost {
     api: ApiClient,
     http: reqwest::Client,
     /// The PostgreSQL database made for this host, dropped with it.
-    postgres: Option<PostgresDatabase>,
+    _postgres: Option<PostgresDatabase>,
     // Dropped last: the database lives here.
     _dir: tempfile::TempDir,
 }
@@ -150,7 +150,7 @@ impl TestHost {
                 .no_proxy()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
-            postgres,
+            _postgres: postgres,
             _dir: dir,
         })
     }
