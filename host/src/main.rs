@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use trackbridge_host::queue::{RetryPolicy, WorkerSettings};
 use trackbridge_host::{Server, Settings};
 
 #[derive(Parser)]
@@ -22,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or update the database schema, then exit.
     Migrate {
         /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://…`.
@@ -99,6 +100,50 @@ struct ServeArgs {
     /// and teams made by this process.
     #[arg(long, env = "TRACKBRIDGE_REGION_ID", default_value_t = 0)]
     region_id: u16,
+    /// Jobs (stored webhooks, tracker calls, notifications) this process runs at once.
+    #[arg(long, env = "TRACKBRIDGE_WORKERS", default_value_t = 4)]
+    workers: usize,
+    /// Seconds a claimed job stays this process's without renewal; when the
+    /// process dies, another one (or this one, restarted) takes it over after this.
+    #[arg(long, env = "TRACKBRIDGE_JOB_LEASE_SECS", default_value_t = 30.0)]
+    job_lease_secs: f64,
+    /// Longest idle wait, in milliseconds, before looking for jobs written by
+    /// other processes or retries that fell due.
+    #[arg(long, env = "TRACKBRIDGE_JOB_POLL_MS", default_value_t = 1000)]
+    job_poll_ms: u64,
+    /// Seconds to wait before each retry of a failed job, comma-separated
+    /// (±20 % jitter); once they are spent the job is dead-lettered.
+    #[arg(
+        long,
+        env = "TRACKBRIDGE_RETRY_SCHEDULE",
+        default_value = "5,30,120,600,1800,3600,7200,14400",
+        value_parser = parse_schedule
+    )]
+    retry_schedule: Schedule,
+    /// The longest Retry-After a tracker can ask for, in seconds.
+    #[arg(long, env = "TRACKBRIDGE_MAX_RETRY_AFTER_SECS", default_value_t = 900)]
+    max_retry_after_secs: u64,
+    /// Hours done jobs are kept; stored webhooks are the dedup records, so keep
+    /// at least a week (trackers retry for up to about 36 hours).
+    #[arg(long, env = "TRACKBRIDGE_JOB_RETENTION_HOURS", default_value_t = 168)]
+    job_retention_hours: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Schedule(Vec<Duration>);
+
+fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    text.split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| format!("`{part}` is not a number of seconds"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Schedule)
 }
 
 fn default_plugins_dir() -> PathBuf {
@@ -182,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = match Cli::parse().command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::Migrate { database_url } => {
             trackbridge_host::store::Store::connect(&database_url).await?;
             println!("database schema is up to date");
@@ -206,6 +251,16 @@ async fn main() -> anyhow::Result<()> {
     settings.plugin_memory_bytes = args.plugin_memory_mib << 20;
     settings.max_webhook_bytes = args.max_webhook_bytes;
     settings.region_id = args.region_id;
+    settings.jobs = WorkerSettings {
+        workers: args.workers.max(1),
+        lease: Duration::from_secs_f64(args.job_lease_secs.max(0.1)),
+        poll: Duration::from_millis(args.job_poll_ms.max(1)),
+        retry: RetryPolicy {
+            schedule: args.retry_schedule.0,
+            max_retry_after: Duration::from_secs(args.max_retry_after_secs),
+        },
+        retention: Duration::from_secs(args.job_retention_hours * 3600),
+    };
     let server = Server::start(settings).await?;
     println!("trackbridge listening on http://{}", server.local_addr());
     tokio::signal::ctrl_c().await?;

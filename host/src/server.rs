@@ -11,8 +11,9 @@ use crate::api::{self, AppState};
 use crate::domain::Domain;
 use crate::plugins::registry::LoadError;
 use crate::plugins::{CallLimits, Registry, Runtime, Services, TtlCache, engine};
+use crate::queue::{self, Workers};
 use crate::settings::Settings;
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    workers: Workers,
 }
 
 impl Server {
@@ -86,8 +88,25 @@ impl Server {
             .to_owned();
         let runtime = build_runtime(&settings, store.clone(), public_url)?;
         let registry = Arc::new(Registry::load_dir(&runtime, &settings.plugins_dir).await?);
+        if store.backend() == Backend::Sqlite {
+            // SQLite belongs to this one process: a running job is a dead one's.
+            let released = store.release_all_leases().await?;
+            if released > 0 {
+                tracing::info!(
+                    jobs = released,
+                    "took back jobs left running by the last process"
+                );
+            }
+        }
+        let domain = Domain::new(store.clone(), registry.clone());
+        let workers = queue::start(
+            store.clone(),
+            Arc::new(domain.clone()),
+            domain.job_signal(),
+            settings.jobs.clone(),
+        );
         let state = AppState {
-            domain: Domain::new(store.clone(), registry.clone()),
+            domain,
             store,
             registry,
             settings: Arc::new(settings),
@@ -103,16 +122,23 @@ impl Server {
             }
         });
         tracing::info!(%addr, "listening");
-        Ok(Server { addr, stop, task })
+        Ok(Server {
+            addr,
+            stop,
+            task,
+            workers,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stop accepting connections and wait for requests in flight.
+    /// Stop accepting connections, wait for requests in flight, then for the
+    /// jobs in hand. Queued jobs stay queued for the next start.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        self.workers.shutdown().await;
     }
 }

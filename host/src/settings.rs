@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::queue::WorkerSettings;
+
 /// Host settings. [`Settings::new`] fills in defaults for everything but the
 /// database, the plugins directory and the admin token.
 #[derive(Clone, Debug)]
@@ -28,6 +30,8 @@ pub struct Settings {
     pub max_webhook_bytes: usize,
     /// Region segment (0–4095) of the snowflake ids this process makes.
     pub region_id: u16,
+    /// The job workers: how many, leases, retries, retention.
+    pub jobs: WorkerSettings,
 }
 
 impl Settings {
@@ -46,6 +50,7 @@ impl Settings {
             plugin_memory_bytes: 64 << 20,
             max_webhook_bytes: 1 << 20,
             region_id: 0,
+            jobs: WorkerSettings::default(),
         }
     }
 }

@@ -7,6 +7,9 @@ use trackbridge_host::{Server, Settings};
 
 use crate::api::ApiClient;
 
+/// The retry schedule of test hosts, in milliseconds.
+pub const TEST_RETRY_SCHEDULE_MS: &[u64] = &[50, 100, 200, 400, 800];
+
 /// The admin token every [`TestHost`] is started with.
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 
@@ -19,6 +22,35 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
+    /// Read a whole response.
+    pub async fn read(response: reqwest::Response) -> anyhow::Result<RawResponse> {
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response.bytes().await?.to_vec();
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -35,10 +67,75 @@ pub struct TestHost {
     addr: SocketAddr,
     api: ApiClient,
     http: reqwest::Client,
-    /// The PostgreSQL database made for this host, dropped with it.
-    _postgres: Option<PostgresDatabase>,
-    // Dropped last: the database lives here.
-    _dir: tempfile::TempDir,
+    // Dropped last.
+    database: TestDatabase,
+}
+
+/// A database of its own for one test: a SQLite file in a temporary
+/// directory, or (with [`POSTGRES_ENV`] set) a fresh PostgreSQL database,
+/// dropped with this value.
+pub struct TestDatabase {
+    url: String,
+    postgres: Option<PostgresDatabase>,
+    dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server the tests use when they need one whatever the run's
+/// database: `$TRACKBRIDGE_TEST_POSTGRES`, else the machine's local server.
+pub fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+impl TestDatabase {
+    /// The run's kind of database.
+    pub async fn new() -> anyhow::Result<TestDatabase> {
+        match std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
+            Some(admin_url) => TestDatabase::postgres_at(admin_url).await,
+            None => TestDatabase::sqlite(),
+        }
+    }
+
+    pub fn sqlite() -> anyhow::Result<TestDatabase> {
+        let dir = tempfile::tempdir()?;
+        Ok(TestDatabase {
+            url: format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("trackbridge.db").display()
+            ),
+            postgres: None,
+            dir,
+        })
+    }
+
+    /// PostgreSQL whatever the run's database (tests of several processes).
+    pub async fn postgres() -> anyhow::Result<TestDatabase> {
+        TestDatabase::postgres_at(postgres_admin_url()).await
+    }
+
+    async fn postgres_at(admin_url: String) -> anyhow::Result<TestDatabase> {
+        let (url, name) = fresh_postgres_database(&admin_url).await?;
+        Ok(TestDatabase {
+            url,
+            postgres: Some(PostgresDatabase { admin_url, name }),
+            dir: tempfile::tempdir()?,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// The SQLite file, when it is one.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        (!self.is_postgres()).then(|| self.dir.path().join("trackbridge.db"))
+    }
 }
 
 /// A database made for one test, dropped when the test's host is: a suite that
@@ -118,26 +215,26 @@ impl TestHost {
 
     /// Start a host, letting `adjust` change the settings first.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<TestHost> {
+        TestHost::start_on(TestDatabase::new().await?, adjust).await
+    }
+
+    /// Start a host on `database`. Failed jobs are retried after 50, 100,
+    /// 200, 400 and 800 ms (five retries, then the dead letter) unless
+    /// `adjust` says otherwise.
+    pub async fn start_on(
+        database: TestDatabase,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<TestHost> {
         init_logging();
         let plugins_dir = tokio::task::spawn_blocking(crate::plugins::plugins_dir)
             .await
             .context("building the plugins panicked")?;
-        let dir = tempfile::tempdir()?;
-        let (database_url, postgres) =
-            match std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
-                Some(admin_url) => {
-                    let (url, name) = fresh_postgres_database(&admin_url).await?;
-                    (url, Some(PostgresDatabase { admin_url, name }))
-                }
-                None => (
-                    format!(
-                        "sqlite://{}?mode=rwc",
-                        dir.path().join("trackbridge.db").display()
-                    ),
-                    None,
-                ),
-            };
-        let mut settings = Settings::new(database_url, plugins_dir, ADMIN_TOKEN);
+        let mut settings = Settings::new(database.url(), plugins_dir, ADMIN_TOKEN);
+        settings.jobs.retry.schedule = TEST_RETRY_SCHEDULE_MS
+            .iter()
+            .map(|ms| std::time::Duration::from_millis(*ms))
+            .collect();
+        settings.jobs.poll = std::time::Duration::from_millis(200);
         adjust(&mut settings);
         let server = Server::start(settings).await.context("starting the host")?;
         let addr = server.local_addr();
@@ -150,9 +247,12 @@ impl TestHost {
                 .no_proxy()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()?,
-            _postgres: postgres,
-            _dir: dir,
+            database,
         })
+    }
+
+    pub fn database(&self) -> &TestDatabase {
+        &self.database
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -187,23 +287,7 @@ impl TestHost {
             .send()
             .await
             .with_context(|| format!("POST {path}"))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response.bytes().await?.to_vec();
-        Ok(RawResponse {
-            status,
-            headers,
-            body,
-        })
+        RawResponse::read(response).await
     }
 
     /// Stop the server and wait for it.

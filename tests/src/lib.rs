@@ -16,6 +16,9 @@ pub mod jira_server_sim;
 pub mod jira_sim;
 pub mod jwt;
 pub mod plugins;
+pub mod process;
+pub mod proxy;
+pub mod scenario;
 pub mod sim;
 pub mod test_plugins;
 pub mod vsts_sim;
@@ -23,5 +26,5 @@ pub mod webhook;
 
 pub use api::{ApiClient, ApiResponse, id_of};
 pub use fixtures::{fixture, fixture_bytes};
-pub use host::{ADMIN_TOKEN, RawResponse, TestHost};
+pub use host::{ADMIN_TOKEN, RawResponse, TestDatabase, TestHost};
 pub use sim::{DEFAULT_WAIT, Fault, RecordedRequest, Recorder};

@@ -41,6 +41,8 @@ pub struct RecordedRequest {
     pub status: Option<u16>,
     /// True when an injected fault answered it.
     pub faulted: bool,
+    /// When it arrived.
+    pub received_at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -119,6 +121,8 @@ pub struct Fault {
     pub method: Option<String>,
     /// Only requests whose path starts with this, when set.
     pub path_prefix: Option<String>,
+    /// Hold the request this long before answering (a tracker that hangs).
+    pub delay: Option<Duration>,
 }
 
 impl Fault {
@@ -131,6 +135,15 @@ impl Fault {
             body: serde_json::json!({"errorMessages": [format!("injected fault: HTTP {status}")], "errors": {}}),
             method: None,
             path_prefix: None,
+            delay: None,
+        }
+    }
+
+    /// The next `n` requests are held for `delay`, then answered `504`.
+    pub fn hang(n: usize, delay: Duration) -> Fault {
+        Fault {
+            delay: Some(delay),
+            ..Fault::status(n, 504)
         }
     }
 
@@ -167,6 +180,8 @@ impl Fault {
 struct RecorderInner {
     requests: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<Vec<Fault>>,
+    /// Added before every answer that is not a fault.
+    latency: Mutex<Duration>,
 }
 
 /// The request log and fault queue of one simulator. Cheap to clone (shared).
@@ -201,6 +216,16 @@ impl Recorder {
     /// Forget every recorded request.
     pub fn clear(&self) {
         self.inner.requests.lock().unwrap().clear();
+    }
+
+    /// Forget every fault not used up yet: the tracker recovered.
+    pub fn clear_faults(&self) {
+        self.inner.faults.lock().unwrap().clear();
+    }
+
+    /// Answer every request (faults aside) only after `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        *self.inner.latency.lock().unwrap() = latency;
     }
 
     /// Queue a fault; faults are consumed in the order they were added.
@@ -346,9 +371,13 @@ async fn record_and_inject(
         body: body.to_vec(),
         status: None,
         faulted: false,
+        received_at: std::time::Instant::now(),
     });
 
     if let Some(fault) = recorder.take_fault(&method, &path) {
+        if let Some(delay) = fault.delay {
+            tokio::time::sleep(delay).await;
+        }
         let status =
             StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(fault.body)).into_response();
@@ -361,6 +390,10 @@ async fn record_and_inject(
         return response;
     }
 
+    let latency = *recorder.inner.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     recorder.complete(seq, response.status().as_u16(), false);
     response

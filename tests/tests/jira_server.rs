@@ -244,11 +244,23 @@ fn status_payload(from: &str, to: &str) -> Value {
     let item = &mut payload["changelog"]["items"][0];
     item["from"] = json!(from);
     item["to"] = json!(to);
-    payload
+    fresh_change(payload)
 }
 
 fn assignee_payload() -> Value {
-    fixture("sentry/jira_server/webhook_issue_updated_assignee.json")
+    fresh_change(fixture(
+        "sentry/jira_server/webhook_issue_updated_assignee.json",
+    ))
+}
+
+/// A changelog id of its own, as every change in Jira has: Data Center sends no
+/// delivery id, so the host tells deliveries apart by event, issue, time and
+/// changelog id, and two test deliveries must not look like retries of each other.
+fn fresh_change(mut payload: Value) -> Value {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(20_000);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    payload["changelog"]["id"] = json!(n.to_string());
+    payload
 }
 
 /// After a refused or ignored webhook carrying the assignee payload: the inbound group is

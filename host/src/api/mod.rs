@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod integrations;
 mod openapi;
+mod queue;
 mod resources;
 mod webhooks;
 
@@ -71,6 +72,12 @@ pub fn router(state: AppState) -> Router {
             post(resources::link_external_issue),
         )
         .route("/plugins", get(resources::list_plugins))
+        .route("/queue", get(queue::stats))
+        .route("/integrations/{id}/queue", get(queue::integration_stats))
+        .route("/jobs", get(queue::list))
+        .route("/jobs/replay", post(queue::replay_dead))
+        .route("/jobs/{id}", get(queue::get))
+        .route("/jobs/{id}/replay", post(queue::replay))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin_token,

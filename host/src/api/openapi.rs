@@ -67,6 +67,12 @@ pub async fn document() -> Json<Value> {
             "/api/groups/{group}/history": {"parameters": [id_param("group")], "get": op("The group's history, oldest first", None, ("200", "history"))},
             "/api/groups/{group}/external-issues": {"parameters": [id_param("group")], "post": op("Link an external issue", Some("Link"), ("201", "the link"))},
             "/api/plugins": {"get": op("Loaded plugins", None, ("200", "plugins"))},
+            "/api/queue": {"get": op("Queue figures per integration: depth, oldest pending job, failures in the last hour, dead letters", None, ("200", "figures"))},
+            "/api/integrations/{id}/queue": {"parameters": [id_param("id")], "get": op("One integration's queue figures", None, ("200", "figures"))},
+            "/api/jobs": {"get": op("Jobs, newest first; query state=pending|running|done|dead, integration, kind, limit (payloads are never shown)", None, ("200", "jobs"))},
+            "/api/jobs/{id}": {"parameters": [id_param("id")], "get": op("One job with its last error", None, ("200", "the job"))},
+            "/api/jobs/{id}/replay": {"parameters": [id_param("id")], "post": op("Put a dead job, or a done webhook, back in line", None, ("200", "the job"))},
+            "/api/jobs/replay": {"post": op("Replay every dead letter, optionally of one integration", Some("BulkReplay"), ("200", "the replayed job ids"))},
         },
         "components": {
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
@@ -78,6 +84,7 @@ pub async fn document() -> Json<Value> {
                 "User": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "emails": {"type": "array", "items": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}, "verified": {"type": "boolean"}}}}}},
                 "NewGroup": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}},
                 "GroupUpdate": {"type": "object", "properties": {"status": {"enum": ["resolved", "unresolved"]}, "assignedTo": {"type": ["string", "null"], "description": "user:ID, team:ID or null"}, "createOnly": {"type": "boolean", "description": "never replace an existing assignee"}}},
+                "BulkReplay": {"type": "object", "properties": {"integration": {"type": "integer"}}},
                 "Link": {"type": "object", "required": ["integration_id", "key"], "properties": {"integration_id": {"type": "integer"}, "key": {"type": "string"}}},
                 "Install": {"type": "object", "required": ["provider", "input"], "properties": {"provider": {"type": "string"}, "input": {"type": "object", "description": "the provider's installation input; its JSON Schema is the plugin's config-schema"}}},
                 "Config": {"type": "object", "properties": {

@@ -1,5 +1,7 @@
 //! Webhook routes: whatever the loaded plugins declare. The host finds the
-//! plugin, lets it verify the request, then applies the events it returns.
+//! plugin, lets it verify the request, stores the verified delivery, and only
+//! then answers 2xx; workers process it afterwards ([`crate::domain::jobs`]).
+//! Unauthenticated requests are never stored.
 
 use axum::Json;
 use axum::body::to_bytes;
@@ -9,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::domain::apply_events;
+use crate::domain::jobs::{WebhookPayload, is_credential_header};
 use crate::plugins::bindings::provider_types::IncomingRequest;
-use crate::plugins::bindings::types::PluginError;
+use crate::store::{Enqueued, NewJob};
+use crate::time::now_ms;
 
 pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -84,30 +87,62 @@ pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
         return ApiError::Unavailable("the plugin could not identify the integration".into())
             .into_response();
     };
-    let events = match plugin.handle_webhook(integration.clone(), &request).await {
-        Ok(events) => events,
-        Err(err) => {
-            return match err.plugin_error() {
-                // Sentry answers 200 with the reason when the tracker itself failed
-                // while the event was being read (e.g. the email lookup).
-                Some(PluginError::Upstream(_) | PluginError::Unauthorized(_)) => {
-                    tracing::warn!(error = %err, "webhook handled with a tracker error");
-                    (
-                        StatusCode::OK,
-                        Json(json!({"error_message": err.to_string()})),
-                    )
-                        .into_response()
-                }
-                Some(PluginError::InvalidInput(m) | PluginError::Rejected(m)) => {
-                    (StatusCode::BAD_REQUEST, Json(json!({"error": m}))).into_response()
-                }
-                _ => ApiError::Unavailable(err.to_string()).into_response(),
-            };
-        }
+    let payload = WebhookPayload {
+        plugin: plugin.name().to_owned(),
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        headers: request
+            .headers
+            .into_iter()
+            .filter(|(name, _)| !is_credential_header(name))
+            .collect(),
+        route_params: request.route_params,
     };
-    let provider = (plugin.name(), plugin.info.display_name.as_str());
-    match apply_events(&s.domain, &integration, provider, events).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(err) => ApiError::from(err).into_response(),
+    let job = NewJob {
+        kind: "webhook",
+        integration_id: Some(integration.id),
+        group_id: None,
+        dedup_key: webhook.delivery_id.filter(|k| !k.is_empty()),
+        body_sha256: Some(hex_sha256(&request.body)),
+        event_time: webhook.event_time.and_then(|t| i64::try_from(t).ok()),
+        payload: match serde_json::to_string(&payload) {
+            Ok(p) => p,
+            Err(e) => return ApiError::Unavailable(e.to_string()).into_response(),
+        },
+        body: Some(request.body),
+    };
+    // Committed before the 2xx: from here on the delivery cannot be lost. When
+    // it cannot be stored the tracker must retry, so the answer is 503.
+    match s.store.enqueue_webhook(&job, now_ms()).await {
+        Ok(Enqueued::Stored(id)) => {
+            s.domain.jobs_committed();
+            (
+                StatusCode::OK,
+                Json(json!({"status": "accepted", "job": id})),
+            )
+                .into_response()
+        }
+        Ok(Enqueued::Duplicate) => {
+            tracing::info!(
+                plugin = plugin.name(),
+                integration = integration.id,
+                "duplicate delivery acknowledged"
+            );
+            (StatusCode::OK, Json(json!({"status": "duplicate"}))).into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot store a verified webhook");
+            ApiError::Unavailable("cannot store the webhook right now; retry later".into())
+                .into_response()
+        }
     }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

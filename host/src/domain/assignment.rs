@@ -3,9 +3,10 @@
 
 use serde_json::json;
 
+use super::jobs::{GroupChange, GroupChanged, group_changed_job};
 use super::{Domain, DomainError, Source};
-use crate::plugins::bindings::notifier::notifier_types::GroupEvent;
 use crate::store::{self, Assignee, GroupRow, SyncFlag};
+use crate::time::now_ms;
 
 /// What an assignment did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,14 +80,19 @@ impl Domain {
             self.drop_replaced_subscription(&mut tx, &row, prev, to)
                 .await?;
         }
+        let changed = GroupChanged {
+            change: GroupChange::Assigned,
+            user: match to {
+                Assignee::User(user) => Some(user),
+                Assignee::Team(_) => None,
+            },
+            team: matches!(to, Assignee::Team(_)),
+            source_integration: source.integration(),
+        };
+        store::insert_job(&mut tx, &group_changed_job(group, &changed), now_ms()).await?;
         tx.commit().await?;
+        self.jobs_committed();
         self.assignee_exists.mark_assigned(group);
-        self.notifications
-            .group_changed(group, GroupEvent::Assigned);
-        // Teams are never pushed to trackers.
-        if let Assignee::User(user) = to {
-            self.outbound.assignee_changed(group, Some(user), source);
-        }
         Ok(outcome)
     }
 
@@ -110,11 +116,16 @@ impl Domain {
         .await?;
         store::insert_history(&mut tx, &row, "unassigned", source.acting_user(), None).await?;
         store::unsubscribe_assigned(&mut tx, group, previous).await?;
+        let changed = GroupChanged {
+            change: GroupChange::Unassigned,
+            user: None,
+            team: false,
+            source_integration: source.integration(),
+        };
+        store::insert_job(&mut tx, &group_changed_job(group, &changed), now_ms()).await?;
         tx.commit().await?;
+        self.jobs_committed();
         self.assignee_exists.invalidate(&[group]);
-        self.notifications
-            .group_changed(group, GroupEvent::Unassigned);
-        self.outbound.assignee_changed(group, None, source);
         Ok(true)
     }
 

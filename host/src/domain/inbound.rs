@@ -1,38 +1,120 @@
-//! Normalized events from a provider's webhook, applied to the linked groups.
+//! Stored webhooks, processed: the provider plugin turns the delivery into
+//! normalized events, and each is applied to the linked groups unless a newer
+//! event about the same external issue was applied already.
 
+use super::jobs::{WebhookPayload, call_failure};
 use super::status::GroupStatus;
 use super::{Domain, DomainError};
-use crate::plugins::bindings::provider_types::{Change, InboundEvent, StatusAction};
-use crate::store::Integration;
+use crate::plugins::bindings::provider_types::{Change, IncomingRequest, StatusAction};
+use crate::queue::Outcome;
+use crate::store::{Integration, Job, StoreError};
 
-/// Apply `events` that arrived through `integration`. `provider` is the plugin's
-/// (key, display name), recorded in activity data.
-pub async fn apply_events(
-    domain: &Domain,
-    integration: &Integration,
-    provider: (&str, &str),
-    events: Vec<InboundEvent>,
-) -> Result<(), DomainError> {
-    for event in events {
-        match event.change {
+impl Domain {
+    /// Run a `webhook` job.
+    pub(super) async fn process_webhook(
+        &self,
+        job: &Job,
+        payload: WebhookPayload,
+    ) -> Result<Outcome, DomainError> {
+        let Some(plugin) = self.registry.provider(&payload.plugin) else {
+            // The operator may be swapping the plugin: keep the delivery.
+            return Ok(Outcome::Retry {
+                error: format!("no plugin `{}` is loaded", payload.plugin),
+                after: None,
+            });
+        };
+        let integration = match job.integration_id {
+            Some(id) => match self.store.integration(id).await {
+                Ok(i) => i,
+                Err(StoreError::NotFound(_)) => {
+                    return Ok(Outcome::note("the integration was uninstalled"));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => {
+                return Ok(Outcome::Fail {
+                    error: "webhook job without an integration".into(),
+                });
+            }
+        };
+        let request = IncomingRequest {
+            method: payload.method,
+            path: payload.path,
+            query: payload.query,
+            headers: payload.headers,
+            route_params: payload.route_params,
+            body: job.body.clone().unwrap_or_default(),
+        };
+        let events = match plugin.handle_webhook(integration.clone(), &request).await {
+            Ok(events) => events,
+            Err(err) => return Ok(call_failure(&err)),
+        };
+        let provider = (plugin.name(), plugin.info.display_name.as_str());
+        let (mut applied, mut stale) = (0, 0);
+        for event in events {
+            let time = event.event_time.map(|t| t as i64).or(job.event_time);
+            if self
+                .apply_event(
+                    &integration,
+                    provider,
+                    event.external_issue,
+                    event.change,
+                    time,
+                )
+                .await?
+            {
+                applied += 1;
+            } else {
+                stale += 1;
+            }
+        }
+        Ok(Outcome::note(format!(
+            "{applied} event(s) applied, {stale} older than the last applied and ignored"
+        )))
+    }
+
+    /// Apply one event; false when it is older than the last one applied to
+    /// this issue for the same kind of change.
+    async fn apply_event(
+        &self,
+        integration: &Integration,
+        provider: (&str, &str),
+        issue: String,
+        change: Change,
+        time: Option<i64>,
+    ) -> Result<bool, DomainError> {
+        let clock = match &change {
+            Change::Assignee(_) => "assignee",
+            Change::Status(s) if matches!(s.action, StatusAction::None) => return Ok(true),
+            Change::Status(_) => "status",
+        };
+        if let Some(time) = time
+            && !self
+                .store
+                .advance_issue_clock(integration.id, &issue, clock, time)
+                .await?
+        {
+            tracing::info!(integration = integration.id, %issue, clock, time, "older event ignored");
+            return Ok(false);
+        }
+        match change {
             Change::Assignee(email) => {
-                let groups = domain
-                    .sync_assignee_inbound(integration.id, email.as_deref(), &event.external_issue)
+                let groups = self
+                    .sync_assignee_inbound(integration.id, email.as_deref(), &issue)
                     .await?;
-                tracing::info!(integration = integration.id, issue = %event.external_issue, ?groups, "inbound assignee applied");
+                tracing::info!(integration = integration.id, %issue, ?groups, "inbound assignee applied");
             }
             Change::Status(change) => {
                 let status = match change.action {
                     StatusAction::Resolve => GroupStatus::Resolved,
-                    StatusAction::Unresolve => GroupStatus::Unresolved,
-                    StatusAction::None => continue,
+                    _ => GroupStatus::Unresolved,
                 };
-                let groups = domain
-                    .sync_status_inbound(integration.id, provider, &event.external_issue, status)
+                let groups = self
+                    .sync_status_inbound(integration.id, provider, &issue, status)
                     .await?;
-                tracing::info!(integration = integration.id, issue = %event.external_issue, ?groups, "inbound status applied");
+                tracing::info!(integration = integration.id, %issue, ?groups, "inbound status applied");
             }
         }
+        Ok(true)
     }
-    Ok(())
 }

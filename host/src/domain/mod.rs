@@ -1,20 +1,23 @@
 //! The domain flows of Sentry's integration platform, provider-agnostic:
 //! assignment, status changes, inbound sync from trackers and the outbound
 //! fan-out to every linked tracker except the one a change came from.
+//!
+//! Every outbound call is a job written in the transaction of the change that
+//! causes it (an outbox); the queue's workers run them ([`jobs`]).
 
 mod assignee_cache;
 mod assignment;
 mod inbound;
+pub mod jobs;
 mod notify;
 mod outbound;
 pub mod status;
 
 pub use assignment::AssignOutcome;
-pub use inbound::apply_events;
-pub use notify::Notifications;
-pub use outbound::Outbound;
 
 use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use crate::plugins::Registry;
 use crate::store::{Store, StoreError};
@@ -62,8 +65,9 @@ impl From<sqlx::Error> for DomainError {
 #[derive(Clone)]
 pub struct Domain {
     pub store: Store,
-    pub outbound: Outbound,
-    pub notifications: Notifications,
+    registry: Arc<Registry>,
+    /// Notified whenever this process wrote jobs, so idle workers look at once.
+    jobs_written: Arc<Notify>,
     assignee_exists: Arc<assignee_cache::AssigneeExistsCache>,
 }
 
@@ -78,13 +82,22 @@ impl Domain {
         Ok(())
     }
 
-    /// The flows; starts the notification worker, so call it inside the runtime.
     pub fn new(store: Store, registry: Arc<Registry>) -> Domain {
         Domain {
-            outbound: Outbound::new(store.clone(), registry.clone()),
-            notifications: Notifications::start(store.clone(), registry),
+            registry,
+            jobs_written: Arc::default(),
             assignee_exists: Arc::default(),
             store,
         }
+    }
+
+    /// What workers wait on for new jobs.
+    pub fn job_signal(&self) -> Arc<Notify> {
+        self.jobs_written.clone()
+    }
+
+    /// Wake idle workers: jobs were committed.
+    pub fn jobs_committed(&self) {
+        self.jobs_written.notify_waiters();
     }
 }

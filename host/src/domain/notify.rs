@@ -1,105 +1,51 @@
-//! Notifications: after a group is assigned, unassigned, resolved or
-//! unresolved, every notifier installed in its organization (Discord, …) posts
-//! one message about the group, and edits that same message on later events.
-//!
-//! Delivery runs on one background worker, in order, so two quick events on a
-//! group never race into two messages; a notifier failure never touches the
-//! change that caused it.
+//! Notifications: a `notify` job posts one message about a group through one
+//! notifier installation (Discord, …), or edits the message it posted before.
+//! Jobs of one group and installation run in order, so two quick events never
+//! race into two messages; a notifier failure never touches the change that
+//! caused it. A notifier that refuses us (401/403/404) marks the installation
+//! broken, and nothing more is sent until it is installed again.
 
-use std::time::Duration;
+use super::jobs::{NotifyPayload, breaks_installation, call_failure};
+use super::{Domain, DomainError};
+use crate::plugins::bindings::notifier::notifier_types::GroupSummary;
+use crate::queue::Outcome;
+use crate::store::{Assignee, Job, StoreError};
 
-use tokio::sync::mpsc;
-
-use super::DomainError;
-use crate::plugins::Registry;
-use crate::plugins::bindings::notifier::notifier_types::{GroupEvent, GroupSummary};
-use crate::plugins::bindings::types::{PluginError, UpstreamError};
-use crate::store::{Assignee, Store};
-use std::sync::Arc;
-
-/// Attempts per message when the service asks us to slow down or fails.
-const MAX_ATTEMPTS: u32 = 4;
-/// Longest wait we honour from a `retry_after`.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-#[derive(Clone)]
-pub struct Notifications {
-    queue: mpsc::UnboundedSender<(i64, GroupEvent)>,
-}
-
-impl Notifications {
-    pub fn start(store: Store, registry: Arc<Registry>) -> Notifications {
-        let (queue, mut events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let worker = Worker { store, registry };
-            while let Some((group, event)) = events.recv().await {
-                if let Err(err) = worker.deliver(group, event).await {
-                    tracing::error!(group, error = %err, "notification failed");
-                }
-            }
-        });
-        Notifications { queue }
-    }
-
-    pub fn group_changed(&self, group: i64, event: GroupEvent) {
-        // The worker lives as long as the runtime; a send can only fail at shutdown.
-        let _ = self.queue.send((group, event));
-    }
-}
-
-struct Worker {
-    store: Store,
-    registry: Arc<Registry>,
-}
-
-/// What to do after a failed attempt.
-enum Next {
-    RetryAfter(Duration),
-    /// The service refused us for good (401/403/404): stop sending until fixed.
-    Broken,
-    GiveUp,
-}
-
-fn next_step(error: Option<&PluginError>, attempt: u32) -> Next {
-    let backoff = Duration::from_secs(1 << attempt.min(5));
-    match error {
-        Some(PluginError::Unauthorized(_)) => Next::Broken,
-        Some(PluginError::Upstream(UpstreamError {
-            status,
-            retry_after_secs,
-            ..
-        })) => match status {
-            Some(401 | 403 | 404) => Next::Broken,
-            Some(429) => Next::RetryAfter(
-                retry_after_secs
-                    .map(|s| Duration::from_secs(u64::from(s)))
-                    .unwrap_or(backoff)
-                    .min(MAX_RETRY_AFTER),
-            ),
-            Some(s) if *s >= 500 => Next::RetryAfter(backoff),
-            None => Next::RetryAfter(backoff),
-            Some(_) => Next::GiveUp,
-        },
-        Some(PluginError::InvalidInput(_) | PluginError::Rejected(_)) => Next::Broken,
-        Some(PluginError::Internal(_)) | None => Next::GiveUp,
-    }
-}
-
-impl Worker {
-    async fn deliver(&self, group_id: i64, event: GroupEvent) -> Result<(), DomainError> {
+impl Domain {
+    /// Run a `notify` job.
+    pub(super) async fn run_notify(
+        &self,
+        job: &Job,
+        payload: NotifyPayload,
+    ) -> Result<Outcome, DomainError> {
+        let (Some(integration_id), Some(group_id)) = (job.integration_id, job.group_id) else {
+            return Ok(Outcome::Fail {
+                error: "notify job without an integration or group".into(),
+            });
+        };
         let group = self.store.group(group_id).await?;
         let project = self.store.project(group.project_id).await?;
-        let installations = self
+        let org = project.organization_id;
+        let installation = self
             .store
-            .org_installations(project.organization_id)
-            .await?;
-        let targets: Vec<_> = installations
+            .org_installations(org)
+            .await?
             .into_iter()
-            .filter_map(|(i, broken)| Some((self.registry.notifier(&i.provider)?, i, broken)))
-            .collect();
-        if targets.is_empty() {
-            return Ok(());
+            .find(|(i, _)| i.id == integration_id);
+        let Some((integration, broken)) = installation else {
+            return Ok(Outcome::note("the notifier was uninstalled"));
+        };
+        if let Some(reason) = broken {
+            return Ok(Outcome::note(format!(
+                "the installation is broken ({reason}); not sent"
+            )));
         }
+        let Some(notifier) = self.registry.notifier(&integration.provider) else {
+            return Ok(Outcome::Retry {
+                error: format!("no plugin `{}` is loaded", integration.provider),
+                after: None,
+            });
+        };
         let assignee = match group.assignee {
             None => None,
             Some(Assignee::User(id)) => {
@@ -113,8 +59,11 @@ impl Worker {
         };
         let mut links = Vec::new();
         for issue in &group.external_issues {
-            let integration = self.store.integration(issue.integration_id).await?;
-            links.push(format!("{} {}", integration.name, issue.key));
+            match self.store.integration(issue.integration_id).await {
+                Ok(linked) => links.push(format!("{} {}", linked.name, issue.key)),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let summary = GroupSummary {
             id: group.id,
@@ -124,103 +73,40 @@ impl Worker {
             assignee,
             links,
         };
-        for (notifier, integration, broken) in targets {
-            if let Some(reason) = broken {
-                tracing::info!(integration = integration.id, %reason, "notifier is broken; not sending");
-                continue;
+        let previous = self
+            .store
+            .notification_message(group.id, integration.id)
+            .await?;
+        let result = notifier
+            .notify(
+                integration.clone(),
+                &summary,
+                payload.change.event(),
+                previous.as_deref(),
+            )
+            .await;
+        match result {
+            Ok(delivered) => {
+                self.store
+                    .save_notification_message(
+                        group.id,
+                        project.id,
+                        integration.id,
+                        &delivered.message_id,
+                    )
+                    .await?;
+                Ok(Outcome::note(format!("message {}", delivered.message_id)))
             }
-            let previous = self
-                .store
-                .notification_message(group.id, integration.id)
-                .await?;
-            for attempt in 0..MAX_ATTEMPTS {
-                let result = notifier
-                    .notify(integration.clone(), &summary, event, previous.as_deref())
-                    .await;
-                let error = match result {
-                    Ok(delivered) => {
-                        self.store
-                            .save_notification_message(
-                                group.id,
-                                project.id,
-                                integration.id,
-                                &delivered.message_id,
-                            )
-                            .await?;
-                        break;
-                    }
-                    Err(e) => e,
-                };
-                match next_step(error.plugin_error(), attempt) {
-                    Next::RetryAfter(wait) if attempt + 1 < MAX_ATTEMPTS => {
-                        tracing::info!(integration = integration.id, ?wait, error = %error, "notifier asked to wait");
-                        tokio::time::sleep(wait).await;
-                    }
-                    Next::Broken => {
-                        tracing::warn!(integration = integration.id, error = %error, "notifier refused us; marking the installation broken");
-                        self.store
-                            .mark_broken(
-                                project.organization_id,
-                                integration.id,
-                                &error.to_string(),
-                            )
-                            .await?;
-                        break;
-                    }
-                    _ => {
-                        tracing::warn!(integration = integration.id, error = %error, "notification dropped");
-                        break;
-                    }
-                }
+            Err(err) if breaks_installation(&err) => {
+                tracing::warn!(integration = integration.id, error = %err, "notifier refused us; marking the installation broken");
+                self.store
+                    .mark_broken(org, integration.id, &err.to_string())
+                    .await?;
+                Ok(Outcome::Fail {
+                    error: err.to_string(),
+                })
             }
+            Err(err) => Ok(call_failure(&err)),
         }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn upstream(status: Option<u16>, retry_after_secs: Option<u32>) -> PluginError {
-        PluginError::Upstream(UpstreamError {
-            status,
-            message: String::new(),
-            retry_after_secs,
-        })
-    }
-
-    #[test]
-    fn refusals_are_never_retried() {
-        for status in [401, 403, 404] {
-            assert!(matches!(
-                next_step(Some(&upstream(Some(status), None)), 0),
-                Next::Broken
-            ));
-        }
-        assert!(matches!(
-            next_step(Some(&PluginError::Unauthorized("x".into())), 0),
-            Next::Broken
-        ));
-    }
-
-    #[test]
-    fn rate_limits_wait_as_told_within_bounds() {
-        match next_step(Some(&upstream(Some(429), Some(2))), 0) {
-            Next::RetryAfter(d) => assert_eq!(d, Duration::from_secs(2)),
-            _ => panic!("429 must be retried"),
-        }
-        match next_step(Some(&upstream(Some(429), Some(3600))), 0) {
-            Next::RetryAfter(d) => assert_eq!(d, MAX_RETRY_AFTER),
-            _ => panic!("429 must be retried"),
-        }
-        assert!(matches!(
-            next_step(Some(&upstream(Some(503), None)), 1),
-            Next::RetryAfter(_)
-        ));
-        assert!(matches!(
-            next_step(Some(&upstream(Some(400), None)), 0),
-            Next::GiveUp
-        ));
     }
 }

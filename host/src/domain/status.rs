@@ -3,9 +3,10 @@
 
 use serde_json::{Value, json};
 
+use super::jobs::{GroupChange, GroupChanged, group_changed_job};
 use super::{Domain, DomainError, Source};
-use crate::plugins::bindings::notifier::notifier_types::GroupEvent;
 use crate::store::{self, SyncFlag};
+use crate::time::now_ms;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupStatus {
@@ -60,16 +61,18 @@ impl Domain {
         )
         .await?;
         store::insert_history(&mut tx, &row, status.as_str(), source.acting_user(), None).await?;
-        tx.commit().await?;
-        self.notifications.group_changed(
-            group,
-            match status {
-                GroupStatus::Resolved => GroupEvent::Resolved,
-                GroupStatus::Unresolved => GroupEvent::Unresolved,
+        let changed = GroupChanged {
+            change: match status {
+                GroupStatus::Resolved => GroupChange::Resolved,
+                GroupStatus::Unresolved => GroupChange::Unresolved,
             },
-        );
-        self.outbound
-            .status_changed(group, status == GroupStatus::Resolved, source);
+            user: None,
+            team: false,
+            source_integration: source.integration(),
+        };
+        store::insert_job(&mut tx, &group_changed_job(group, &changed), now_ms()).await?;
+        tx.commit().await?;
+        self.jobs_committed();
         Ok(true)
     }
 

@@ -159,6 +159,13 @@ impl Store {
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
+        // Work still queued about the project's groups is moot.
+        sqlx::query(
+            "DELETE FROM jobs WHERE group_id IN (SELECT id FROM groups WHERE project_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         for table in [
             "notification_messages",
             "activities",

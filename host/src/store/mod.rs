@@ -4,12 +4,14 @@
 mod directory;
 mod groups;
 mod integrations;
+mod jobs;
 pub mod slug;
 pub mod snowflake;
 
 pub use directory::*;
 pub use groups::*;
 pub use integrations::*;
+pub use jobs::*;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
@@ -115,10 +117,14 @@ impl Store {
         } else {
             Backend::Sqlite
         };
-        let options = AnyPoolOptions::new().max_connections(match backend {
-            Backend::Sqlite => 8,
-            Backend::Postgres => 16,
-        });
+        // A database that is away must turn into 503s within seconds, not
+        // hold every request for sqlx's default 30 s.
+        let options = AnyPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            });
         let options = if backend == Backend::Sqlite {
             options.after_connect(sqlite_pragmas)
         } else {
@@ -158,6 +164,10 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front

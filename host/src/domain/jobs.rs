@@ -1,0 +1,225 @@
+//! The domain's jobs: what each kind carries and how the queue runs it.
+//!
+//! - `webhook`: a verified delivery, processed by its provider plugin
+//!   ([`super::inbound`]);
+//! - `group_changed`: written in the transaction of an assignment or status
+//!   change, it expands into one job per linked tracker and per notifier
+//!   ([`super::outbound`]);
+//! - `sync_status`, `sync_assignee`: one call to one tracker;
+//! - `notify`: one message to one notifier ([`super::notify`]).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{Domain, DomainError};
+use crate::plugins::PluginCallError;
+use crate::plugins::bindings::notifier::notifier_types::GroupEvent;
+use crate::plugins::bindings::types::{PluginError, UpstreamError};
+use crate::queue::{Outcome, Runner};
+use crate::store::{Job, NewJob, StoreError};
+
+/// A change to a group that trackers and notifiers hear about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupChange {
+    Assigned,
+    Unassigned,
+    Resolved,
+    Unresolved,
+}
+
+impl GroupChange {
+    pub fn event(self) -> GroupEvent {
+        match self {
+            GroupChange::Assigned => GroupEvent::Assigned,
+            GroupChange::Unassigned => GroupEvent::Unassigned,
+            GroupChange::Resolved => GroupEvent::Resolved,
+            GroupChange::Unresolved => GroupEvent::Unresolved,
+        }
+    }
+}
+
+/// The payload of a `group_changed` job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupChanged {
+    pub change: GroupChange,
+    /// The user now assigned (`None` for a team or nobody).
+    pub user: Option<i64>,
+    /// Assigned to a team: told to notifiers, never pushed to trackers.
+    #[serde(default)]
+    pub team: bool,
+    /// The integration the change came from: never pushed back to it.
+    pub source_integration: Option<i64>,
+}
+
+/// The `group_changed` job for `group`, to write in the change's transaction.
+pub fn group_changed_job(group: i64, changed: &GroupChanged) -> NewJob {
+    NewJob {
+        kind: "group_changed",
+        group_id: Some(group),
+        payload: serde_json::to_string(changed).unwrap_or_default(),
+        ..NewJob::default()
+    }
+}
+
+/// The payload of a `sync_status` / `sync_assignee` job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncPayload {
+    pub key: String,
+    pub metadata: String,
+    /// For `sync_status`.
+    #[serde(default)]
+    pub resolved: bool,
+    /// For `sync_assignee`: the user to assign, or nobody.
+    #[serde(default)]
+    pub user: Option<i64>,
+}
+
+/// The payload of a `notify` job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NotifyPayload {
+    pub change: GroupChange,
+}
+
+/// The payload of a `webhook` job; the body is stored beside it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WebhookPayload {
+    pub plugin: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// The request's headers minus credentials: the delivery is verified
+    /// already, and stored credentials would be secrets at rest.
+    pub headers: Vec<(String, String)>,
+    pub route_params: Vec<(String, String)>,
+}
+
+/// Headers never stored with a webhook.
+pub fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "authorization"
+        || name == "proxy-authorization"
+        || name == "cookie"
+        || ["signature", "secret", "token"]
+            .iter()
+            .any(|part| name.contains(part))
+}
+
+impl Runner for Domain {
+    async fn run(&self, job: Job) -> Outcome {
+        let result = match job.kind.as_str() {
+            "webhook" => match parse::<WebhookPayload>(&job) {
+                Ok(payload) => self.process_webhook(&job, payload).await,
+                Err(outcome) => return outcome,
+            },
+            "group_changed" => match parse::<GroupChanged>(&job) {
+                Ok(payload) => self.expand_group_change(&job, payload).await,
+                Err(outcome) => return outcome,
+            },
+            "sync_status" | "sync_assignee" => match parse::<SyncPayload>(&job) {
+                Ok(payload) => self.run_sync(&job, payload).await,
+                Err(outcome) => return outcome,
+            },
+            "notify" => match parse::<NotifyPayload>(&job) {
+                Ok(payload) => self.run_notify(&job, payload).await,
+                Err(outcome) => return outcome,
+            },
+            other => {
+                return Outcome::Fail {
+                    error: format!("unknown job kind `{other}`"),
+                };
+            }
+        };
+        result.unwrap_or_else(domain_failure)
+    }
+}
+
+fn parse<T: DeserializeOwned>(job: &Job) -> Result<T, Outcome> {
+    serde_json::from_str(&job.payload).map_err(|e| Outcome::Fail {
+        error: format!("unreadable {} job: {e}", job.kind),
+    })
+}
+
+/// A domain error while running a job: the database may come back; an invalid
+/// change will not.
+pub fn domain_failure(err: DomainError) -> Outcome {
+    match err {
+        DomainError::Store(StoreError::NotFound(what)) => {
+            Outcome::note(format!("{what} no longer exists; nothing to do"))
+        }
+        DomainError::Invalid(msg) => Outcome::Fail { error: msg },
+        DomainError::Store(other) => Outcome::Retry {
+            error: other.to_string(),
+            after: None,
+        },
+    }
+}
+
+/// Whether a failed plugin call is worth retrying. The tracker refusing us
+/// (401, 403, 404, a rejected transition, bad input) is not: it needs a
+/// person. Rate limits, 5xx, network trouble, timeouts and traps are.
+pub fn call_failure(err: &PluginCallError) -> Outcome {
+    let error = err.to_string();
+    match err.plugin_error() {
+        Some(PluginError::Upstream(UpstreamError {
+            status,
+            retry_after_secs,
+            ..
+        })) => match status {
+            Some(429) | Some(408) | Some(425) => Outcome::Retry {
+                error,
+                after: retry_after_secs.map(|s| Duration::from_secs(u64::from(s))),
+            },
+            Some(s) if *s >= 500 => Outcome::Retry {
+                error,
+                after: retry_after_secs.map(|s| Duration::from_secs(u64::from(s))),
+            },
+            None => Outcome::Retry { error, after: None },
+            Some(_) => Outcome::Fail { error },
+        },
+        Some(
+            PluginError::Unauthorized(_) | PluginError::Rejected(_) | PluginError::InvalidInput(_),
+        ) => Outcome::Fail { error },
+        Some(PluginError::Internal(_)) | None => Outcome::Retry { error, after: None },
+    }
+}
+
+/// Whether a notifier's error says the installation cannot work until fixed.
+pub fn breaks_installation(err: &PluginCallError) -> bool {
+    match err.plugin_error() {
+        Some(PluginError::Upstream(UpstreamError { status, .. })) => {
+            matches!(status, Some(401 | 403 | 404))
+        }
+        Some(
+            PluginError::Unauthorized(_) | PluginError::Rejected(_) | PluginError::InvalidInput(_),
+        ) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_not_stored() {
+        for name in [
+            "Authorization",
+            "X-Hub-Signature",
+            "cookie",
+            "X-Shared-Secret",
+            "x-api-token",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in [
+            "content-type",
+            "x-atlassian-webhook-identifier",
+            "user-agent",
+        ] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The worker loop: claim, run under a renewed lease, record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use super::Runner;
+use super::policy::{Outcome, RetryPolicy, jitter};
+use crate::store::{Job, Store, StoreError};
+use crate::time::now_ms;
+
+/// How the workers run.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Jobs this process runs at once.
+    pub workers: usize,
+    /// How long a claimed job stays ours without renewal; another process
+    /// takes it over once it expires.
+    pub lease: Duration,
+    /// The longest sleep between looks at the table when nothing woke us
+    /// (jobs written by other processes, retries falling due).
+    pub poll: Duration,
+    pub retry: RetryPolicy,
+    /// How long done jobs are kept; done webhooks are the dedup records, and
+    /// trackers retry for up to about 36 hours (Azure DevOps' probation).
+    pub retention: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> WorkerSettings {
+        WorkerSettings {
+            workers: 4,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// The running workers.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stop claiming; wait for the jobs in hand to be recorded.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Start `settings.workers` workers. `wake` is notified whenever jobs were
+/// written in this process.
+pub fn start<R: Runner>(
+    store: Store,
+    runner: Arc<R>,
+    wake: Arc<Notify>,
+    settings: WorkerSettings,
+) -> Workers {
+    let (stop, stopped) = watch::channel(false);
+    let process = process_tag();
+    let mut tasks: Vec<JoinHandle<()>> = (0..settings.workers.max(1))
+        .map(|n| {
+            let worker = Worker {
+                owner: format!("{process}-{n}"),
+                store: store.clone(),
+                runner: runner.clone(),
+                wake: wake.clone(),
+                settings: settings.clone(),
+            };
+            let stopped = stopped.clone();
+            tokio::spawn(async move { worker.run(stopped).await })
+        })
+        .collect();
+    tasks.push(tokio::spawn(prune(store, settings.retention, stopped)));
+    Workers { stop, tasks }
+}
+
+/// Forget done jobs older than the retention, once an hour.
+async fn prune(store: Store, retention: Duration, mut stopped: watch::Receiver<bool>) {
+    let every = Duration::from_secs(3600).min(retention);
+    while !*stopped.borrow() {
+        let before = now_ms() - retention.as_millis() as i64;
+        match store.prune_jobs(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "forgot done jobs past the retention"),
+            Err(err) => tracing::warn!(error = %err, "cannot prune done jobs"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// Names this process in leases: pid plus randomness, as pids repeat across
+/// machines and restarts.
+fn process_tag() -> String {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    format!("{}-{:08x}", std::process::id(), u32::from_le_bytes(bytes))
+}
+
+struct Worker<R> {
+    owner: String,
+    store: Store,
+    runner: Arc<R>,
+    wake: Arc<Notify>,
+    settings: WorkerSettings,
+}
+
+impl<R: Runner> Worker<R> {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        while !*stopped.borrow() {
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let now = now_ms();
+            let lease_until = now + self.settings.lease.as_millis() as i64;
+            let wait = match self.store.claim_job(&self.owner, lease_until, now).await {
+                Ok(Some(job)) => {
+                    self.execute(job).await;
+                    continue;
+                }
+                Ok(None) => self.idle_wait().await,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot claim jobs; the database is unavailable");
+                    self.settings.poll
+                }
+            };
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }
+
+    /// Until the next job falls due, at most one poll interval. A job that is
+    /// due but waits behind another in its line is woken by that one's end.
+    async fn idle_wait(&self) -> Duration {
+        let poll = self.settings.poll;
+        match self.store.next_due().await {
+            Ok(Some(due)) => {
+                let ahead = due - now_ms();
+                if ahead <= 0 {
+                    poll
+                } else {
+                    Duration::from_millis(ahead as u64).min(poll)
+                }
+            }
+            _ => poll,
+        }
+    }
+
+    async fn execute(&self, job: Job) {
+        let (id, kind, attempts) = (job.id, job.kind.clone(), job.attempts);
+        let span = tracing::info_span!("job", id, kind = %kind, attempt = attempts);
+        let run = self.runner.run(job).instrument(span);
+        tokio::pin!(run);
+        let mut beat = tokio::time::interval(self.settings.lease / 3);
+        beat.tick().await;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut run => break outcome,
+                _ = beat.tick() => {
+                    let until = now_ms() + self.settings.lease.as_millis() as i64;
+                    match self.store.renew_lease(id, &self.owner, until).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(id, "lost the lease of a running job"),
+                        Err(err) => tracing::warn!(id, error = %err, "cannot renew a lease"),
+                    }
+                }
+            }
+        };
+        let recorded = self.record(id, &kind, attempts, outcome).await;
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                id,
+                kind = %kind,
+                "job was taken over before its result was recorded; the other run's result counts"
+            ),
+            // The job stays running under our lease; once that expires it runs again.
+            Err(err) => {
+                tracing::error!(id, kind = %kind, error = %err, "cannot record a job's result")
+            }
+        }
+        // A finished job may free the next in its line, and follow-ups are new work.
+        self.wake.notify_waiters();
+    }
+
+    async fn record(
+        &self,
+        id: i64,
+        kind: &str,
+        attempts: i64,
+        outcome: Outcome,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        match outcome {
+            Outcome::Done { note, follow_ups } => {
+                tracing::debug!(id, kind, note = note.as_deref().unwrap_or(""), "job done");
+                self.store
+                    .complete_job(id, &self.owner, note.as_deref(), &follow_ups, now)
+                    .await
+            }
+            Outcome::Retry { error, after } => {
+                match self.settings.retry.next_delay(attempts, after, jitter()) {
+                    Some(delay) => {
+                        tracing::info!(id, kind, attempts, ?delay, %error, "job failed; will retry");
+                        let run_after = now + delay.as_millis() as i64;
+                        self.store
+                            .retry_job(id, &self.owner, &error, run_after, now)
+                            .await
+                    }
+                    None => {
+                        tracing::warn!(id, kind, attempts, %error, "job failed on every attempt; dead-lettered");
+                        let error = format!("gave up after {attempts} attempts: {error}");
+                        self.store.bury_job(id, &self.owner, &error, now).await
+                    }
+                }
+            }
+            Outcome::Fail { error } => {
+                tracing::warn!(id, kind, %error, "job failed for good; dead-lettered");
+                self.store.bury_job(id, &self.owner, &error, now).await
+            }
+        }
+    }
+}

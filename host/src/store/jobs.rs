@@ -1,0 +1,450 @@
+//! The job table: verified webhooks waiting to be processed and the outbound
+//! calls written in the same transaction as the change that causes them.
+//!
+//! A job is `pending` until a worker claims it (`running`, under a lease that
+//! the worker renews), then `done` or `dead` (dead-lettered: the retry schedule
+//! ran out, or the error cannot be fixed by retrying). Jobs that share a serial
+//! key run one at a time, in id order; a finished job leaves the line by
+//! dropping its serial key, so the serial index only holds live jobs.
+
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use super::{Backend, Result, Store, StoreError};
+
+/// A job to write.
+#[derive(Clone, Debug, Default)]
+pub struct NewJob {
+    pub kind: &'static str,
+    pub integration_id: Option<i64>,
+    pub group_id: Option<i64>,
+    pub dedup_key: Option<String>,
+    pub body_sha256: Option<String>,
+    pub event_time: Option<i64>,
+    pub payload: String,
+    pub body: Option<Vec<u8>>,
+}
+
+/// The kinds whose later jobs may overtake one waiting for a retry: they carry
+/// the provider's event time, and an older event is ignored when it comes last.
+const OVERTAKABLE: &str = "webhook";
+
+/// The line a job waits in: one per integration for webhooks, one per
+/// group for its fan-out, one per target and group for outbound calls.
+pub fn serial_key(kind: &str, integration: Option<i64>, group: Option<i64>) -> Option<String> {
+    let part = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    Some(match kind {
+        "webhook" => format!("webhook:{}", part(integration)),
+        "group_changed" => format!("group:{}", part(group)),
+        _ => format!("{kind}:{}:{}", part(integration), part(group)),
+    })
+}
+
+/// A claimed job.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub integration_id: Option<i64>,
+    pub group_id: Option<i64>,
+    pub event_time: Option<i64>,
+    pub payload: String,
+    pub body: Option<Vec<u8>>,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// What an operator sees of a job (never its payload: webhooks carry customer data).
+#[derive(Clone, Debug, Serialize)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub integration_id: Option<i64>,
+    pub group_id: Option<i64>,
+    pub state: String,
+    pub attempts: i64,
+    pub dedup_key: Option<String>,
+    pub event_time: Option<i64>,
+    pub run_after: i64,
+    pub last_error: Option<String>,
+    pub last_failed_at: Option<i64>,
+    pub note: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Queue figures of one integration (`None`: the host's own fan-out jobs).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct QueueStats {
+    pub integration_id: Option<i64>,
+    /// Pending and running jobs.
+    pub depth: i64,
+    /// When the oldest pending or running job was created (ms since the epoch).
+    pub oldest_pending_at: Option<i64>,
+    /// Jobs whose last failed attempt is less than an hour old.
+    pub failures_last_hour: i64,
+    pub dead_letters: i64,
+}
+
+/// Whether a webhook was stored or is a repeat of one already stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    Stored(i64),
+    Duplicate,
+}
+
+/// Which jobs to list.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    pub state: Option<String>,
+    pub integration_id: Option<i64>,
+    pub kind: Option<String>,
+    pub limit: i64,
+}
+
+const JOB_VIEW_COLUMNS: &str = "id, kind, integration_id, group_id, state, attempts, dedup_key, \
+     event_time, run_after, last_error, last_failed_at, note, created_at, finished_at";
+
+/// Write `job` (pending, due now) on `conn`, typically inside the transaction
+/// of the change that causes it. Returns its id, or `None` when its dedup key
+/// is taken.
+pub async fn insert_job(conn: &mut AnyConnection, job: &NewJob, now: i64) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO jobs (kind, integration_id, group_id, serial_key, dedup_key, body_sha256, \
+         event_time, payload, body, state, attempts, run_after, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(job.kind)
+    .bind(job.integration_id)
+    .bind(job.group_id)
+    .bind(serial_key(job.kind, job.integration_id, job.group_id))
+    .bind(job.dedup_key.as_deref())
+    .bind(job.body_sha256.as_deref())
+    .bind(job.event_time)
+    .bind(&job.payload)
+    .bind(job.body.as_deref())
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
+    Ok(Job {
+        id: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        integration_id: row.try_get(2)?,
+        group_id: row.try_get(3)?,
+        event_time: row.try_get(4)?,
+        payload: row.try_get(5)?,
+        body: row.try_get(6)?,
+        attempts: row.try_get(7)?,
+    })
+}
+
+fn view_from_row(row: &sqlx::any::AnyRow) -> Result<JobView> {
+    Ok(JobView {
+        id: row.try_get(0)?,
+        kind: row.try_get(1)?,
+        integration_id: row.try_get(2)?,
+        group_id: row.try_get(3)?,
+        state: row.try_get(4)?,
+        attempts: row.try_get(5)?,
+        dedup_key: row.try_get(6)?,
+        event_time: row.try_get(7)?,
+        run_after: row.try_get(8)?,
+        last_error: row.try_get(9)?,
+        last_failed_at: row.try_get(10)?,
+        note: row.try_get(11)?,
+        created_at: row.try_get(12)?,
+        finished_at: row.try_get(13)?,
+    })
+}
+
+impl Store {
+    /// Store a verified webhook. It is committed (synchronous=FULL on SQLite)
+    /// when this returns: only then may the tracker hear 2xx.
+    pub async fn enqueue_webhook(&self, job: &NewJob, now: i64) -> Result<Enqueued> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some(id) = insert_job(&mut conn, job, now).await? {
+            return Ok(Enqueued::Stored(id));
+        }
+        // Same delivery id, different body: the sender reused an id, or someone
+        // replays a signed request with another body. Keep the first; say so.
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT body_sha256 FROM jobs WHERE kind = $1 AND integration_id = $2 AND dedup_key = $3",
+        )
+        .bind(job.kind)
+        .bind(job.integration_id)
+        .bind(job.dedup_key.as_deref())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(stored) = stored
+            && stored != job.body_sha256
+        {
+            tracing::warn!(
+                integration = job.integration_id,
+                dedup_key = job.dedup_key.as_deref().unwrap_or(""),
+                "a repeated delivery id arrived with a different body; the first one is kept"
+            );
+        }
+        Ok(Enqueued::Duplicate)
+    }
+
+    /// Claim the next job that is due and first in its line, for `owner`
+    /// until `lease_until`. A running job whose lease expired (its process
+    /// died) is taken over.
+    pub async fn claim_job(&self, owner: &str, lease_until: i64, now: i64) -> Result<Option<Job>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // SQLite runs the whole statement under its single write lock.
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
+             WHERE id = (SELECT j.id FROM jobs j \
+               WHERE j.state IN ('pending', 'running') \
+                 AND (CASE WHEN j.state = 'pending' THEN j.run_after <= $3 ELSE j.lease_until < $3 END) \
+                 AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.serial_key = j.serial_key AND e.id < j.id \
+                   AND (e.state = 'running' OR (e.state = 'pending' \
+                        AND (e.kind <> '{OVERTAKABLE}' OR e.run_after <= $3)))) \
+               ORDER BY j.id LIMIT 1 {lock}) \
+             RETURNING id, kind, integration_id, group_id, event_time, payload, body, attempts"
+        );
+        let row = sqlx::query(&sql)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Extend the lease of a job this owner still holds; false when it lost it.
+    pub async fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Mark a job done and write the jobs it leads to, in one transaction.
+    /// False when the lease was lost (another worker took the job over).
+    pub async fn complete_job(
+        &self,
+        id: i64,
+        owner: &str,
+        note: Option<&str>,
+        follow_ups: &[NewJob],
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
+             note = $3, finished_at = $4 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(note)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for job in follow_ups {
+            insert_job(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Record a failed attempt: due again at `run_after`.
+    pub async fn retry_job(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        run_after: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
+             last_error = $3, last_failed_at = $4, run_after = $5 \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .bind(now)
+        .bind(run_after)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Dead-letter a job: visible, replayable, out of its line.
+    pub async fn bury_job(&self, id: i64, owner: &str, error: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'dead', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
+             last_error = $3, last_failed_at = $4, finished_at = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// At start on SQLite, where this process is the only one: whatever was
+    /// running belonged to a process that is gone.
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'running'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// When the next pending job falls due or a lease expires, if any.
+    pub async fn next_due(&self) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN state = 'pending' THEN run_after ELSE lease_until END) \
+             FROM jobs WHERE state IN ('pending', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Put a dead job (or a done webhook) back in line, due now.
+    pub async fn replay_job(&self, id: i64, now: i64) -> Result<JobView> {
+        let job = self.job(id).await?;
+        let replayable = job.state == "dead" || (job.state == "done" && job.kind == "webhook");
+        if !replayable {
+            return Err(StoreError::Conflict(format!(
+                "job {id} is {} ({}); only dead jobs and done webhooks can be replayed",
+                job.state, job.kind
+            )));
+        }
+        let key = serial_key(&job.kind, job.integration_id, job.group_id);
+        sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_after = $2, serial_key = $3, \
+             finished_at = NULL, note = 'replayed' WHERE id = $1 AND state IN ('dead', 'done')",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        self.job(id).await
+    }
+
+    /// Replay every dead job (of one integration, when given). Returns the ids.
+    pub async fn replay_dead(&self, integration: Option<i64>, now: i64) -> Result<Vec<i64>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE state = 'dead' AND ($1 IS NULL OR integration_id = $1) ORDER BY id",
+        )
+        .bind(integration)
+        .fetch_all(&self.pool)
+        .await?;
+        for id in &ids {
+            self.replay_job(*id, now).await?;
+        }
+        Ok(ids)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<JobView> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_VIEW_COLUMNS} FROM jobs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("job"))?;
+        view_from_row(&row)
+    }
+
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<JobView>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_VIEW_COLUMNS} FROM jobs WHERE ($1 IS NULL OR state = $1) \
+             AND ($2 IS NULL OR integration_id = $2) AND ($3 IS NULL OR kind = $3) \
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(filter.state.as_deref())
+        .bind(filter.integration_id)
+        .bind(filter.kind.as_deref())
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(view_from_row).collect()
+    }
+
+    /// Queue figures per integration; `since` bounds "recent failures".
+    pub async fn queue_stats(&self, since: i64) -> Result<Vec<QueueStats>> {
+        let rows = sqlx::query(
+            "SELECT integration_id, \
+               SUM(CASE WHEN state IN ('pending', 'running') THEN 1 ELSE 0 END), \
+               MIN(CASE WHEN state IN ('pending', 'running') THEN created_at END), \
+               SUM(CASE WHEN last_failed_at >= $1 THEN 1 ELSE 0 END), \
+               SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) \
+             FROM jobs GROUP BY integration_id ORDER BY integration_id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueueStats {
+                    integration_id: row.try_get(0)?,
+                    depth: row.try_get(1)?,
+                    oldest_pending_at: row.try_get(2)?,
+                    failures_last_hour: row.try_get(3)?,
+                    dead_letters: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forget done jobs finished before `before` (dedup records included).
+    pub async fn prune_jobs(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND finished_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Record the provider's time of a `change` to `issue` unless a newer one
+    /// was applied already. False: the event is older than the last applied.
+    pub async fn advance_issue_clock(
+        &self,
+        integration: i64,
+        issue: &str,
+        change: &str,
+        event_time: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO external_issue_clocks (integration_id, external_issue, change, event_time) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (integration_id, external_issue, change) DO UPDATE SET event_time = $4 \
+             WHERE external_issue_clocks.event_time <= $4",
+        )
+        .bind(integration)
+        .bind(issue)
+        .bind(change)
+        .bind(event_time)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,50 @@
+//! The host as a process of its own, for the fault tests that kill it
+//! (`kill -9`) or run two of them on one PostgreSQL. Configured through the
+//! environment by `trackbridge_e2e::process::HostProcess`; prints
+//! `listening on ADDR` once it serves.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use trackbridge_host::{Server, Settings};
+
+fn var(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set"))
+}
+
+fn seconds(text: &str) -> anyhow::Result<Duration> {
+    Ok(Duration::from_secs_f64(text.trim().parse::<f64>()?))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut settings = Settings::new(
+        var("TB_DATABASE_URL")?,
+        var("TB_PLUGINS_DIR")?,
+        var("TB_ADMIN_TOKEN")?,
+    );
+    if let Ok(listen) = var("TB_LISTEN") {
+        settings.listen = listen.parse()?;
+    }
+    if let Ok(schedule) = var("TB_RETRY_SCHEDULE") {
+        settings.jobs.retry.schedule =
+            schedule.split(',').map(seconds).collect::<Result<_, _>>()?;
+    }
+    if let Ok(lease) = var("TB_JOB_LEASE_SECS") {
+        settings.jobs.lease = seconds(&lease)?;
+    }
+    if let Ok(poll) = var("TB_JOB_POLL_SECS") {
+        settings.jobs.poll = seconds(&poll)?;
+    }
+    let server = Server::start(settings).await?;
+    println!("listening on {}", server.local_addr());
+    tokio::signal::ctrl_c().await?;
+    server.shutdown().await;
+    Ok(())
+}

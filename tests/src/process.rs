@@ -1,0 +1,81 @@
+//! The host as a separate process ([`HostProcess`]), for tests that kill it
+//! with SIGKILL or run two hosts on one database.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::api::ApiClient;
+use crate::host::ADMIN_TOKEN;
+
+/// A host process. Dropping it kills it.
+pub struct HostProcess {
+    child: Child,
+    base_url: String,
+    api: ApiClient,
+}
+
+impl HostProcess {
+    /// Start `binary` (the `host-process` binary: integration tests pass
+    /// `env!("CARGO_BIN_EXE_host-process")`) on `database_url` with the built
+    /// plugins; `env` adds settings (`TB_RETRY_SCHEDULE`, `TB_JOB_LEASE_SECS`,
+    /// `TB_LISTEN`, …).
+    pub async fn start(
+        binary: &str,
+        database_url: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<HostProcess> {
+        let plugins_dir = tokio::task::spawn_blocking(crate::plugins::plugins_dir)
+            .await
+            .context("building the plugins panicked")?;
+        let mut command = Command::new(binary);
+        command
+            .env("TB_DATABASE_URL", database_url)
+            .env("TB_PLUGINS_DIR", plugins_dir)
+            .env("TB_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().context("starting host-process")?;
+        let stdout = child.stdout.take().context("host-process stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    return Ok(addr.trim().to_owned());
+                }
+            }
+            bail!("host-process exited before listening")
+        })
+        .await
+        .context("host-process did not start within 60 s")??;
+        // Keep reading so the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let base_url = format!("http://{addr}");
+        Ok(HostProcess {
+            api: ApiClient::new(base_url.clone(), Some(ADMIN_TOKEN.to_string())),
+            base_url,
+            child,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn api(&self) -> &ApiClient {
+        &self.api
+    }
+
+    /// SIGKILL: no shutdown, no flushing, jobs left running.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("killing host-process")?;
+        Ok(())
+    }
+}
