@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod metrics;
 pub mod plugins;
 pub mod queue;
 pub mod server;

@@ -1,13 +1,14 @@
-//! The `trackbridge` binary.
+//! The `trackbridge` binary: `serve`, `migrate`, and `plugin …`.
 
-use std::net::SocketAddr;
+mod cli;
+
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use trackbridge_host::queue::{RetryPolicy, WorkerSettings};
-use trackbridge_host::{Server, Settings};
+use cli::options::ServeOptions;
+use cli::plugin::PluginCommand;
+use trackbridge_host::Server;
 
 #[derive(Parser)]
 #[command(
@@ -22,128 +23,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server. Each option comes from the command line, else its
+    /// environment variable, else the configuration file, else its default.
     Serve(Box<ServeArgs>),
     /// Create or update the database schema, then exit.
-    Migrate {
-        /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://…`.
-        #[arg(
-            long,
-            env = "DATABASE_URL",
-            default_value = "sqlite://trackbridge.db?mode=rwc"
-        )]
-        database_url: String,
-    },
-    /// Work with plugin files without a running host.
+    Migrate(Box<ServeArgs>),
+    /// Check plugin files, or install, roll back and list the plugins of a
+    /// running host.
     #[command(subcommand)]
     Plugin(PluginCommand),
 }
 
-#[derive(Subcommand)]
-enum PluginCommand {
-    /// Validate FILE as a host would before loading it: compile it, check it
-    /// implements a contract world this host supports, and run its `describe`.
-    /// Exits non-zero with the reason when it would be refused.
-    Check { file: PathBuf },
-    /// Print what FILE is: world and contract version, name and version, routes,
-    /// declared capabilities (URL fields, host patterns), imports and exports,
-    /// size and sha256 — as JSON.
-    Inspect { file: PathBuf },
-    /// List the plugins of a plugins directory (name, version, world, sha256).
-    List {
-        /// Defaults to the plugins this workspace builds.
-        #[arg(long, env = "TRACKBRIDGE_PLUGINS_DIR")]
-        plugins_dir: Option<PathBuf>,
-    },
-}
-
-#[derive(Parser)]
+#[derive(clap::Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "TRACKBRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Database URL: `sqlite://FILE?mode=rwc` (created if missing).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://trackbridge.db?mode=rwc"
-    )]
-    database_url: String,
-    /// Directory whose `*.wasm` files are loaded as plugins. Defaults to the
-    /// plugins this workspace builds (`cargo xtask plugins`).
-    #[arg(long, env = "TRACKBRIDGE_PLUGINS_DIR")]
-    plugins_dir: Option<PathBuf>,
-    /// Bearer token for the admin API. When unset, a random one is generated and
-    /// written to `--admin-token-file` (never to the log).
-    #[arg(long, env = "TRACKBRIDGE_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
-    /// Where a generated admin token is written (mode 0600).
-    #[arg(
-        long,
-        env = "TRACKBRIDGE_ADMIN_TOKEN_FILE",
-        default_value = "trackbridge.admin-token"
-    )]
-    admin_token_file: PathBuf,
-    /// The URL trackers use to reach this host.
-    #[arg(long, env = "TRACKBRIDGE_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Budget of one plugin call (CPU deadline and wall clock), in milliseconds.
-    #[arg(long, env = "TRACKBRIDGE_PLUGIN_TIMEOUT_MS", default_value_t = 10_000)]
-    plugin_timeout_ms: u64,
-    /// Memory cap of one plugin instance, in MiB.
-    #[arg(long, env = "TRACKBRIDGE_PLUGIN_MEMORY_MIB", default_value_t = 64)]
-    plugin_memory_mib: usize,
-    /// Largest webhook body accepted, in bytes (larger ones get 413).
-    #[arg(long, env = "TRACKBRIDGE_MAX_WEBHOOK_BYTES", default_value_t = 1 << 20)]
-    max_webhook_bytes: usize,
-    /// Region segment (0–4095) of the snowflake ids of organizations, projects
-    /// and teams made by this process.
-    #[arg(long, env = "TRACKBRIDGE_REGION_ID", default_value_t = 0)]
-    region_id: u16,
-    /// Jobs (stored webhooks, tracker calls, notifications) this process runs at once.
-    #[arg(long, env = "TRACKBRIDGE_WORKERS", default_value_t = 4)]
-    workers: usize,
-    /// Seconds a claimed job stays this process's without renewal; when the
-    /// process dies, another one (or this one, restarted) takes it over after this.
-    #[arg(long, env = "TRACKBRIDGE_JOB_LEASE_SECS", default_value_t = 30.0)]
-    job_lease_secs: f64,
-    /// Longest idle wait, in milliseconds, before looking for jobs written by
-    /// other processes or retries that fell due.
-    #[arg(long, env = "TRACKBRIDGE_JOB_POLL_MS", default_value_t = 1000)]
-    job_poll_ms: u64,
-    /// Seconds to wait before each retry of a failed job, comma-separated
-    /// (±20 % jitter); once they are spent the job is dead-lettered.
-    #[arg(
-        long,
-        env = "TRACKBRIDGE_RETRY_SCHEDULE",
-        default_value = "5,30,120,600,1800,3600,7200,14400",
-        value_parser = parse_schedule
-    )]
-    retry_schedule: Schedule,
-    /// The longest Retry-After a tracker can ask for, in seconds.
-    #[arg(long, env = "TRACKBRIDGE_MAX_RETRY_AFTER_SECS", default_value_t = 900)]
-    max_retry_after_secs: u64,
-    /// Hours done jobs are kept; stored webhooks are the dedup records, so keep
-    /// at least a week (trackers retry for up to about 36 hours).
-    #[arg(long, env = "TRACKBRIDGE_JOB_RETENTION_HOURS", default_value_t = 168)]
-    job_retention_hours: u64,
+    /// A TOML file of options, named as the long options with `_` for `-`
+    /// (`listen = "0.0.0.0:8080"`, `plugin_timeout_ms = 5000`, …).
+    #[arg(long, env = "TRACKBRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    options: ServeOptions,
 }
 
-#[derive(Clone, Debug)]
-struct Schedule(Vec<Duration>);
-
-fn parse_schedule(text: &str) -> Result<Schedule, String> {
-    text.split(',')
-        .map(|part| {
-            part.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| format!("`{part}` is not a number of seconds"))
+impl ServeArgs {
+    fn options(self) -> anyhow::Result<ServeOptions> {
+        Ok(match &self.config {
+            Some(path) => self.options.or(ServeOptions::from_file(path)?),
+            None => self.options,
         })
-        .collect::<Result<_, _>>()
-        .map(Schedule)
+    }
 }
 
 fn default_plugins_dir() -> PathBuf {
@@ -166,58 +73,6 @@ fn generated_token(file: &PathBuf) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// A runtime for looking at plugin files: the host's engine settings, and an
-/// in-memory database (a plugin's `describe` touches none).
-async fn offline_runtime() -> anyhow::Result<std::sync::Arc<trackbridge_host::plugins::Runtime>> {
-    let settings = Settings::new("sqlite::memory:", PathBuf::new(), "");
-    let store = trackbridge_host::store::Store::connect(&settings.database_url).await?;
-    Ok(trackbridge_host::server::build_runtime(
-        &settings,
-        store,
-        "http://localhost".into(),
-    )?)
-}
-
-async fn plugin_command(command: PluginCommand) -> anyhow::Result<()> {
-    let runtime = offline_runtime().await?;
-    match command {
-        PluginCommand::Check { file } => {
-            let i = trackbridge_host::plugins::inspect(&runtime, &file).await?;
-            println!(
-                "ok: {} {} implements {} of {}",
-                i.name, i.version, i.world, i.contract
-            );
-        }
-        PluginCommand::Inspect { file } => {
-            let i = trackbridge_host::plugins::inspect(&runtime, &file).await?;
-            println!("{}", serde_json::to_string_pretty(&i)?);
-        }
-        PluginCommand::List { plugins_dir } => {
-            let dir = plugins_dir.unwrap_or_else(default_plugins_dir);
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .with_context(|| format!("reading {}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-                .collect();
-            files.sort();
-            for file in files {
-                match trackbridge_host::plugins::inspect(&runtime, &file).await {
-                    Ok(i) => println!(
-                        "{:<14} {:<10} {:<16} {}  {}",
-                        i.name,
-                        i.version,
-                        i.world,
-                        &i.sha256[..16],
-                        i.path
-                    ),
-                    Err(e) => println!("refused        {e}"),
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -226,41 +81,25 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,sqlx=warn,wasmtime=warn,cranelift=warn".into()),
         )
         .init();
-    let args = match Cli::parse().command {
-        Command::Serve(args) => *args,
-        Command::Migrate { database_url } => {
-            trackbridge_host::store::Store::connect(&database_url).await?;
+    let options = match Cli::parse().command {
+        Command::Serve(args) => args.options()?,
+        Command::Migrate(args) => {
+            trackbridge_host::store::Store::connect(&args.options()?.database_url()).await?;
             println!("database schema is up to date");
             return Ok(());
         }
-        Command::Plugin(command) => return plugin_command(command).await,
+        Command::Plugin(command) => return cli::plugin::run(command).await,
     };
-    let admin_token = match args.admin_token {
-        Some(token) if !token.is_empty() => token,
+    let admin_token = match &options.admin_token {
+        Some(token) if !token.is_empty() => token.clone(),
         _ => {
-            let token = generated_token(&args.admin_token_file)?;
-            println!("admin token written to {}", args.admin_token_file.display());
+            let file = options.admin_token_file();
+            let token = generated_token(&file)?;
+            println!("admin token written to {}", file.display());
             token
         }
     };
-    let plugins_dir = args.plugins_dir.unwrap_or_else(default_plugins_dir);
-    let mut settings = Settings::new(args.database_url, plugins_dir, admin_token);
-    settings.listen = args.listen;
-    settings.public_url = args.public_url;
-    settings.plugin_timeout = Duration::from_millis(args.plugin_timeout_ms);
-    settings.plugin_memory_bytes = args.plugin_memory_mib << 20;
-    settings.max_webhook_bytes = args.max_webhook_bytes;
-    settings.region_id = args.region_id;
-    settings.jobs = WorkerSettings {
-        workers: args.workers.max(1),
-        lease: Duration::from_secs_f64(args.job_lease_secs.max(0.1)),
-        poll: Duration::from_millis(args.job_poll_ms.max(1)),
-        retry: RetryPolicy {
-            schedule: args.retry_schedule.0,
-            max_retry_after: Duration::from_secs(args.max_retry_after_secs),
-        },
-        retention: Duration::from_secs(args.job_retention_hours * 3600),
-    };
+    let settings = options.settings(admin_token, default_plugins_dir())?;
     let server = Server::start(settings).await?;
     println!("trackbridge listening on http://{}", server.local_addr());
     tokio::signal::ctrl_c().await?;

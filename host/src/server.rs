@@ -1,16 +1,19 @@
-//! Start and stop the host: database, plugins, HTTP.
+//! Start and stop the host: database, plugins, HTTP, workers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::domain::Domain;
-use crate::plugins::registry::LoadError;
-use crate::plugins::{CallLimits, Registry, Runtime, Services, TtlCache, engine};
+use crate::metrics::Metrics;
+use crate::plugins::artifacts::ArtifactCache;
+use crate::plugins::{
+    CallLimits, LogLimiter, PluginManager, Registry, Runtime, Services, SwapError, TtlCache, engine,
+};
 use crate::queue::{self, Workers};
 use crate::settings::Settings;
 use crate::store::{Backend, Store, StoreError};
@@ -30,7 +33,7 @@ pub enum StartError {
     #[error("wasmtime engine: {0}")]
     Engine(String),
     #[error("loading plugins: {0}")]
-    Plugins(#[from] LoadError),
+    Plugins(#[from] SwapError),
 }
 
 /// The plugin runtime: the engine and the host services every call reaches.
@@ -38,21 +41,40 @@ pub fn build_runtime(
     settings: &Settings,
     store: Store,
     public_url: String,
+    metrics: Arc<Metrics>,
 ) -> Result<Arc<Runtime>, StartError> {
     let engine = engine::build(settings.plugin_memory_bytes)
         .map_err(|e| StartError::Engine(e.to_string()))?;
+    let artifacts = ArtifactCache::new(&engine, settings.plugin_cache_dir.clone());
     Ok(Arc::new(Runtime {
         engine,
         services: Arc::new(Services {
             store,
             cache: TtlCache::default(),
             public_url,
+            metrics,
+            log_limiter: LogLimiter::new(settings.plugin_log_lines_per_sec),
         }),
         limits: CallLimits {
             timeout: settings.plugin_timeout,
             memory_bytes: settings.plugin_memory_bytes,
         },
+        artifacts,
     }))
+}
+
+/// A runtime for looking at plugin files without a host (`plugin check`,
+/// `plugin inspect`): the host's engine settings, an in-memory database (a
+/// plugin's `describe` touches none), no artifact cache.
+pub async fn offline_runtime() -> Result<Arc<Runtime>, StartError> {
+    let settings = Settings::new("sqlite::memory:", std::path::PathBuf::new(), "");
+    let store = Store::connect(&settings.database_url).await?;
+    build_runtime(
+        &settings,
+        store,
+        "http://localhost".into(),
+        Arc::new(Metrics::default()),
+    )
 }
 
 /// A running host.
@@ -61,6 +83,8 @@ pub struct Server {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     workers: Workers,
+    stop_background: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Server {
@@ -86,15 +110,26 @@ impl Server {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let runtime = build_runtime(&settings, store.clone(), public_url)?;
-        let registry = Arc::new(Registry::load_dir(&runtime, &settings.plugins_dir).await?);
+        let metrics = Arc::new(Metrics::default());
+        let runtime = build_runtime(&settings, store.clone(), public_url, metrics.clone())?;
+        let registry = Arc::new(Registry::default());
+        let plugins = PluginManager::start(
+            runtime,
+            registry.clone(),
+            store.clone(),
+            settings.swap.clone(),
+            &settings.plugins_dir,
+        )
+        .await?;
+        let (stop_background, background_stopped) = watch::channel(false);
+        let background = plugins.spawn(background_stopped);
         if store.backend() == Backend::Sqlite {
             // SQLite belongs to this one process: a running job is a dead one's.
             let released = store.release_all_leases().await?;
             if released > 0 {
                 tracing::info!(
                     jobs = released,
-                    "took back jobs left running by the last process"
+                    "took back the jobs the last process left running"
                 );
             }
         }
@@ -109,6 +144,8 @@ impl Server {
             domain,
             store,
             registry,
+            plugins,
+            metrics,
             settings: Arc::new(settings),
         };
         let app = api::router(state);
@@ -127,6 +164,8 @@ impl Server {
             stop,
             task,
             workers,
+            stop_background,
+            background,
         })
     }
 
@@ -140,5 +179,9 @@ impl Server {
         let _ = self.stop.send(());
         let _ = self.task.await;
         self.workers.shutdown().await;
+        let _ = self.stop_background.send(true);
+        for task in self.background {
+            let _ = task.await;
+        }
     }
 }

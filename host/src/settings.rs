@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::plugins::SwapSettings;
 use crate::queue::WorkerSettings;
 
 /// Host settings. [`Settings::new`] fills in defaults for everything but the
@@ -32,6 +33,12 @@ pub struct Settings {
     pub region_id: u16,
     /// The job workers: how many, leases, retries, retention.
     pub jobs: WorkerSettings,
+    /// Where compiled plugin modules are cached (`None`: compile every time).
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// Plugin swaps: probation, convergence across processes, watching.
+    pub swap: SwapSettings,
+    /// Log lines a plugin may write per second (twice that in a burst).
+    pub plugin_log_lines_per_sec: u32,
 }
 
 impl Settings {
@@ -51,6 +58,9 @@ impl Settings {
             max_webhook_bytes: 1 << 20,
             region_id: 0,
             jobs: WorkerSettings::default(),
+            plugin_cache_dir: None,
+            swap: SwapSettings::default(),
+            plugin_log_lines_per_sec: 100,
         }
     }
 }

@@ -15,6 +15,13 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
+    async fn read(response: reqwest::Response) -> anyhow::Result<ApiResponse> {
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(ApiResponse { status, text, body })
+    }
+
     /// The JSON body when the status is `expected`, else an error showing both.
     pub fn expect(self, expected: u16) -> anyhow::Result<Value> {
         if self.status != expected {
@@ -92,14 +99,45 @@ impl ApiClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(ApiResponse { status, text, body })
+        let what = format!("{method} {path}");
+        ApiResponse::read(request.send().await.context(what)?).await
+    }
+
+    /// POST raw bytes (a plugin module) to `path`.
+    pub async fn post_bytes(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<ApiResponse> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("content-type", "application/wasm")
+            .header("x-trackbridge-operator", "e2e-operator")
+            .body(bytes);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let what = format!("POST {path}");
+        ApiResponse::read(request.send().await.context(what)?).await
+    }
+
+    /// `POST /api/plugins` with the module at `path`.
+    pub async fn install_plugin(&self, path: &std::path::Path) -> anyhow::Result<ApiResponse> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        self.post_bytes("/api/plugins", bytes).await
+    }
+
+    /// The version of plugin `name` serving in this host (`GET /api/plugins`).
+    pub async fn serving_version(&self, name: &str) -> anyhow::Result<String> {
+        let plugins = self.get("/api/plugins").await?.expect(200)?;
+        plugins
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name))
+            .and_then(|p| p["version"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("no plugin `{name}` serves: {plugins}"))
+    }
+
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self.get("/metrics").await?.text)
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<ApiResponse> {

@@ -7,6 +7,14 @@ use trackbridge_host::{Server, Settings};
 
 use crate::api::ApiClient;
 
+/// The compiled-artifact cache test hosts share (tests of the cache itself
+/// give theirs a directory of its own).
+pub fn shared_artifact_cache() -> std::path::PathBuf {
+    crate::plugins::workspace_root()
+        .join("target")
+        .join("test-plugin-cache")
+}
+
 /// The retry schedule of test hosts, in milliseconds.
 pub const TEST_RETRY_SCHEDULE_MS: &[u64] = &[50, 100, 200, 400, 800];
 
@@ -235,6 +243,9 @@ impl TestHost {
             .map(|ms| std::time::Duration::from_millis(*ms))
             .collect();
         settings.jobs.poll = std::time::Duration::from_millis(200);
+        // One artifact cache for every test host of the run: a host compiles a
+        // plugin only the first time any test loads it.
+        settings.plugin_cache_dir = Some(shared_artifact_cache());
         adjust(&mut settings);
         let server = Server::start(settings).await.context("starting the host")?;
         let addr = server.local_addr();

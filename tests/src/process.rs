@@ -2,6 +2,7 @@
 //! with SIGKILL or run two hosts on one database.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -16,6 +17,7 @@ pub struct HostProcess {
     child: Child,
     base_url: String,
     api: ApiClient,
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl HostProcess {
@@ -35,14 +37,41 @@ impl HostProcess {
         command
             .env("TB_DATABASE_URL", database_url)
             .env("TB_PLUGINS_DIR", plugins_dir)
+            .env("TB_PLUGIN_CACHE_DIR", crate::host::shared_artifact_cache())
             .env("TB_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG")
+                    .unwrap_or_else(|_| {
+                        "info,trackbridge_host::queue=debug,trackbridge_host::plugins=debug,sqlx=warn,wasmtime=warn,cranelift=warn".into()
+                    }),
+            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         for (name, value) in env {
             command.env(name, value);
         }
         let mut child = command.spawn().context("starting host-process")?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().context("host-process stderr")?;
+        let kept = logs.clone();
+        // Kept for tests about logging and for failure reports; read to the
+        // end whatever it holds, so the process never blocks on a full pipe.
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            loop {
+                match lines.next_line().await {
+                    Ok(Some(line)) => {
+                        if let Ok(mut kept) = kept.lock() {
+                            kept.push(line);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => continue,
+                }
+            }
+        });
         let stdout = child.stdout.take().context("host-process stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let addr = tokio::time::timeout(Duration::from_secs(60), async {
@@ -62,6 +91,7 @@ impl HostProcess {
             api: ApiClient::new(base_url.clone(), Some(ADMIN_TOKEN.to_string())),
             base_url,
             child,
+            logs,
         })
     }
 
@@ -71,6 +101,18 @@ impl HostProcess {
 
     pub fn api(&self) -> &ApiClient {
         &self.api
+    }
+
+    /// The log lines it wrote so far (stderr, without colours; `info` and up
+    /// unless `RUST_LOG` says otherwise).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Its last `n` log lines, for a failure report.
+    pub fn last_logs(&self, n: usize) -> String {
+        let logs = self.logs();
+        logs[logs.len().saturating_sub(n)..].join("\n")
     }
 
     /// SIGKILL: no shutdown, no flushing, jobs left running.

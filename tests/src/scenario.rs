@@ -199,7 +199,11 @@ pub async fn wait_queue_idle(api: &ApiClient, timeout: std::time::Duration) -> a
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!("the queue is still busy after {timeout:?}: {stats}");
+            let mut unfinished = jobs(api, "state=running").await?;
+            unfinished.extend(jobs(api, "state=pending").await?);
+            anyhow::bail!(
+                "the queue is still busy after {timeout:?}: {stats}; unfinished jobs: {unfinished:?}"
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }

@@ -9,7 +9,12 @@ use std::sync::OnceLock;
 use crate::plugins::{PLUGIN_TARGET, plugins_dir, workspace_root};
 
 /// Test-only plugin crates.
-pub const TEST_PLUGIN_CRATES: &[&str] = &["trackbridge-test-plugin-faulty"];
+pub const TEST_PLUGIN_CRATES: &[&str] = &[
+    "trackbridge-test-plugin-faulty",
+    "trackbridge-test-plugin-jira-next",
+    "trackbridge-test-plugin-jira-trap",
+    "trackbridge-test-plugin-wrong-contract",
+];
 
 /// The built `.wasm` of a test plugin crate. Blocking; panics when the build fails.
 pub fn test_plugin(krate: &str) -> PathBuf {

@@ -4,15 +4,11 @@
 use std::path::PathBuf;
 
 use trackbridge_e2e::plugins::plugins_dir;
-use trackbridge_host::Settings;
 use trackbridge_host::plugins::inspect;
-use trackbridge_host::server::build_runtime;
-use trackbridge_host::store::Store;
+use trackbridge_host::server::offline_runtime;
 
 async fn runtime() -> anyhow::Result<std::sync::Arc<trackbridge_host::plugins::Runtime>> {
-    let settings = Settings::new("sqlite::memory:", PathBuf::new(), "");
-    let store = Store::connect(&settings.database_url).await?;
-    Ok(build_runtime(&settings, store, "http://localhost".into())?)
+    Ok(offline_runtime().await?)
 }
 
 fn built(name: &str) -> anyhow::Result<PathBuf> {

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::DomainError;
-use crate::plugins::PluginCallError;
 use crate::plugins::bindings::types::PluginError;
+use crate::plugins::{PluginCallError, SwapError};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,20 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %other, "database failure");
                 ApiError::Unavailable("the database is unavailable; try again".into())
             }
+        }
+    }
+}
+
+impl From<SwapError> for ApiError {
+    fn from(e: SwapError) -> ApiError {
+        match e {
+            SwapError::Invalid(_) | SwapError::Duplicate(_) => ApiError::BadRequest(e.to_string()),
+            SwapError::Conflict(_) | SwapError::NoEarlierVersion(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            SwapError::NotFound(msg) => ApiError::NotFound(msg),
+            SwapError::Store(s) => s.into(),
+            SwapError::ReadDir { .. } => ApiError::Unavailable(e.to_string()),
         }
     }
 }

@@ -1,10 +1,13 @@
 //! The HTTP surface: the admin API under `/api` (bearer token), the OpenAPI
-//! document, health, and the webhook routes the plugins declare.
+//! document, health, readiness and metrics, and the webhook routes the
+//! plugins declare.
 
 mod auth;
 mod error;
+mod health;
 mod integrations;
 mod openapi;
+mod plugins;
 mod queue;
 mod resources;
 mod webhooks;
@@ -14,10 +17,12 @@ pub use error::ApiError;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 
 use crate::domain::Domain;
-use crate::plugins::Registry;
+use crate::metrics::Metrics;
+use crate::plugins::{PluginManager, Registry};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -27,8 +32,13 @@ pub struct AppState {
     pub store: Store,
     pub domain: Domain,
     pub registry: Arc<Registry>,
+    pub plugins: Arc<PluginManager>,
+    pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
 }
+
+/// The largest plugin module the API accepts.
+const MAX_PLUGIN_BYTES: usize = 64 << 20;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -71,7 +81,14 @@ pub fn router(state: AppState) -> Router {
             "/groups/{group}/external-issues",
             post(resources::link_external_issue),
         )
-        .route("/plugins", get(resources::list_plugins))
+        .route(
+            "/plugins",
+            get(plugins::list)
+                .post(plugins::install)
+                .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+        )
+        .route("/plugins/{name}/versions", get(plugins::versions))
+        .route("/plugins/{name}/rollback", post(plugins::rollback))
         .route("/queue", get(queue::stats))
         .route("/integrations/{id}/queue", get(queue::integration_stats))
         .route("/jobs", get(queue::list))
@@ -87,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .route("/openapi.json", get(openapi::document))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .fallback(webhooks::dispatch)
         .with_state(state)
 }

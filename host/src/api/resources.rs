@@ -315,21 +315,3 @@ pub async fn link_external_issue(
         .await?;
     Ok((StatusCode::CREATED, Json(link)))
 }
-
-pub async fn list_plugins(State(s): State<AppState>) -> impl IntoResponse {
-    let plugins: Vec<Value> = s
-        .registry
-        .plugins()
-        .map(|p| {
-            let info = p.info();
-            json!({
-                "name": info.name,
-                "version": info.version,
-                "display_name": info.display_name,
-                "world": p.world(),
-                "routes": info.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Json(plugins)
-}

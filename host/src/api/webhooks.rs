@@ -3,25 +3,65 @@
 //! then answers 2xx; workers process it afterwards ([`crate::domain::jobs`]).
 //! Unauthenticated requests are never stored.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::{ApiError, AppState};
 use crate::domain::jobs::{WebhookPayload, is_credential_header};
+use crate::metrics::WebhookLabels;
+use crate::plugins::ProviderPlugin;
 use crate::plugins::bindings::provider_types::IncomingRequest;
+use crate::plugins::registry::RouteParams;
+use crate::plugins::scope::{new_request_id, scoped};
 use crate::store::{Enqueued, NewJob};
 use crate::time::now_ms;
 
 pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_owned();
-    let Some((plugin, route_params)) = s.registry.route(parts.method.as_str(), &path) else {
+    let path = request.uri().path().to_owned();
+    let Some((plugin, route_params)) = s.registry.route(request.method().as_str(), &path) else {
         return ApiError::NotFound("no such route".into()).into_response();
     };
+    let provider = plugin.name().to_owned();
+    // A tracker that sends one tells us its request id; else one is made, and
+    // the plugin's log lines about this delivery carry it.
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id);
+    let span = tracing::info_span!("webhook", %provider, %request_id);
+    let (response, _) = scoped(
+        request_id,
+        receive(&s, plugin, route_params, request).instrument(span),
+    )
+    .await;
+    s.metrics
+        .webhooks
+        .get_or_create(&WebhookLabels {
+            provider,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+async fn receive(
+    s: &AppState,
+    plugin: Arc<ProviderPlugin>,
+    route_params: RouteParams,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
     let limit = s.settings.max_webhook_bytes;
     let too_large = || {
         (
@@ -54,6 +94,7 @@ pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
         body: body.to_vec(),
     };
 
+    let verified_by = format!("{} {}", plugin.name(), plugin.version());
     let verified = match plugin.verify_webhook(&request).await {
         Ok(v) => v,
         Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
@@ -111,6 +152,7 @@ pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
             Err(e) => return ApiError::Unavailable(e.to_string()).into_response(),
         },
         body: Some(request.body),
+        verified_by: Some(verified_by),
     };
     // Committed before the 2xx: from here on the delivery cannot be lost. When
     // it cannot be stored the tracker must retry, so the answer is 503.

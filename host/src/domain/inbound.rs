@@ -5,7 +5,9 @@
 use super::jobs::{WebhookPayload, call_failure};
 use super::status::GroupStatus;
 use super::{Domain, DomainError};
-use crate::plugins::bindings::provider_types::{Change, IncomingRequest, StatusAction};
+use crate::plugins::bindings::provider_types::{
+    Change, InboundEvent, IncomingRequest, StatusAction,
+};
 use crate::queue::Outcome;
 use crate::store::{Integration, Job, StoreError};
 
@@ -50,12 +52,30 @@ impl Domain {
             Err(err) => return Ok(call_failure(&err)),
         };
         let provider = (plugin.name(), plugin.info.display_name.as_str());
+        let (applied, stale) = self
+            .apply_events(&integration, provider, events, job.event_time)
+            .await?;
+        Ok(Outcome::note(format!(
+            "{applied} event(s) applied, {stale} older than the last applied and ignored"
+        )))
+    }
+
+    /// Apply a delivery's events to the linked groups; `fallback_time` is the
+    /// delivery's event time, for events that carry none. Returns how many were
+    /// applied and how many were older than the last applied and ignored.
+    pub async fn apply_events(
+        &self,
+        integration: &Integration,
+        provider: (&str, &str),
+        events: Vec<InboundEvent>,
+        fallback_time: Option<i64>,
+    ) -> Result<(usize, usize), DomainError> {
         let (mut applied, mut stale) = (0, 0);
         for event in events {
-            let time = event.event_time.map(|t| t as i64).or(job.event_time);
+            let time = event.event_time.map(|t| t as i64).or(fallback_time);
             if self
                 .apply_event(
-                    &integration,
+                    integration,
                     provider,
                     event.external_issue,
                     event.change,
@@ -68,9 +88,7 @@ impl Domain {
                 stale += 1;
             }
         }
-        Ok(Outcome::note(format!(
-            "{applied} event(s) applied, {stale} older than the last applied and ignored"
-        )))
+        Ok((applied, stale))
     }
 
     /// Apply one event; false when it is older than the last one applied to

@@ -30,6 +30,8 @@ pub struct CallContext {
 pub struct CallState {
     pub(super) plugin: String,
     pub(super) version: String,
+    /// Carried by the plugin's log lines: the webhook request or job it serves.
+    pub(super) request_id: String,
     pub(super) integration: Option<Integration>,
     pub(super) services: Arc<Services>,
     pub(super) limits: StoreLimits,
@@ -64,6 +66,7 @@ impl CallState {
         CallState {
             plugin: plugin.to_owned(),
             version: version.to_owned(),
+            request_id: super::scope::request_id(),
             integration: ctx.integration,
             services,
             limits: StoreLimitsBuilder::new()

@@ -6,6 +6,8 @@ use super::bindings::provider_types::Host as ProviderTypesHost;
 use super::bindings::trackbridge::plugin::host::{Host, Level};
 use super::bindings::types::{Host as TypesHost, Integration as WitIntegration};
 use super::call::CallState;
+use super::log_limit::Verdict;
+use crate::metrics::PluginLabels;
 use crate::store::Integration;
 
 /// A host service (the database) failed during a plugin call; the call is
@@ -41,10 +43,28 @@ impl Host for CallState {
             }
             message.truncate(cut);
         }
+        let dropped = match self.services.log_limiter.check(&self.plugin) {
+            Verdict::Emit { dropped } => dropped,
+            Verdict::Drop => {
+                self.services
+                    .metrics
+                    .plugin_log_dropped
+                    .get_or_create(&PluginLabels {
+                        plugin: self.plugin.clone(),
+                    })
+                    .inc();
+                return;
+            }
+        };
         let integration = self.integration.as_ref().map(|i| i.id);
+        let request_id = self.request_id.as_str();
         macro_rules! emit {
             ($lvl:ident) => {
-                tracing::$lvl!(target: "plugin", plugin = %self.plugin, version = %self.version, ?integration, "{message}")
+                if dropped > 0 {
+                    tracing::$lvl!(target: "plugin", plugin = %self.plugin, version = %self.version, request_id, ?integration, dropped_before = dropped, "{message}")
+                } else {
+                    tracing::$lvl!(target: "plugin", plugin = %self.plugin, version = %self.version, request_id, ?integration, "{message}")
+                }
             };
         }
         match level {

@@ -5,9 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::registry::{LoadError, compile, load_component};
+use super::loader::{LoadError, load};
 use super::runtime::Runtime;
 
 /// A plugin file, checked the way a host loads it.
@@ -33,43 +32,22 @@ pub struct Inspection {
     pub exports: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InspectError {
-    #[error("reading {0}: {1}")]
-    Read(String, std::io::Error),
-    #[error(transparent)]
-    Load(#[from] LoadError),
-}
-
-/// Compile `path`, check it implements a world this host supports, call its
-/// `describe`, and report what it is.
-pub async fn inspect(runtime: &Arc<Runtime>, path: &Path) -> Result<Inspection, InspectError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| InspectError::Read(path.display().to_string(), e))?;
-    let component = compile(runtime, path)?;
-    let plugin = load_component(runtime, path, &component).await?;
-    let ty = component.component_type();
-    let imports = ty
-        .imports(&runtime.engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    let exports = ty
-        .exports(&runtime.engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
+/// Read `path`, compile it, check it implements a world this host supports,
+/// call its `describe`, and report what it is — what an install checks.
+pub async fn inspect(runtime: &Arc<Runtime>, path: &Path) -> Result<Inspection, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let plugin = load(runtime, &bytes, &path.display().to_string()).await?;
     let info = plugin.info().clone();
+    let module = plugin.module();
     Ok(Inspection {
         path: path.display().to_string(),
-        size: bytes.len() as u64,
-        sha256: Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        size: module.size,
+        sha256: module.sha256.clone(),
         world: plugin.world(),
-        contract: format!(
-            "trackbridge:plugin@{}",
-            super::bindings::CONTRACT_VERSIONS.join("|")
-        ),
+        contract: module.contract.clone(),
         name: info.name,
         version: info.version,
         display_name: info.display_name,
@@ -80,7 +58,7 @@ pub async fn inspect(runtime: &Arc<Runtime>, path: &Path) -> Result<Inspection, 
             .collect(),
         url_fields: info.url_fields,
         allowed_host_patterns: info.allowed_host_patterns,
-        imports,
-        exports,
+        imports: module.imports.clone(),
+        exports: module.exports.clone(),
     })
 }

@@ -2,35 +2,51 @@
 //! `wit/v0.1.0`, each call in a fresh sandboxed instance.
 //!
 //! - [`engine`] configures wasmtime (pooling allocator, epoch interruption) once.
-//! - [`registry`] loads components, finds the world each implements, and holds
-//!   them by name; [`provider`] and [`notifier`] call their exports.
+//! - [`loader`] turns module bytes into a plugin: compiled (or taken from the
+//!   [`artifacts`] cache), checked against the contract's worlds, described.
+//! - [`registry`] holds the version of each plugin that serves, switched
+//!   atomically; [`swap`] installs, rolls back and converges versions across
+//!   processes, with [`health`] watching each new version's first calls.
+//! - [`provider`] and [`notifier`] call the exports of the two worlds.
 //! - [`runtime`] sets up each call and turns traps and timeouts into errors.
 //! - [`call`] is the per-call store: WASI, the outbound-HTTP gate, limits, and
 //!   the integration the call acts for.
 //! - [`host_api`] implements the contract's `host` interface.
 
+pub mod artifacts;
 pub mod bindings;
 mod cache;
 mod call;
 pub mod engine;
 mod error;
+pub mod health;
 mod host_api;
 pub(crate) mod http_gate;
 pub mod inspect;
+pub mod loader;
+mod log_limit;
 pub mod notifier;
 pub mod provider;
 pub mod registry;
 pub mod runtime;
+pub mod scope;
+pub mod swap;
 
 pub use cache::TtlCache;
 pub use call::CallContext;
 pub use error::{CallFailure, PluginCallError};
 pub use inspect::{Inspection, inspect};
+pub use loader::{LoadError, ModuleInfo};
+pub use log_limit::LogLimiter;
 pub use notifier::NotifierPlugin;
 pub use provider::ProviderPlugin;
 pub use registry::{Plugin, Registry};
 pub use runtime::{CallLimits, Runtime};
+pub use swap::{PluginManager, SwapError, SwapSettings};
 
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What host imports reach: shared by every call of every plugin.
@@ -39,4 +55,6 @@ pub struct Services {
     pub cache: TtlCache,
     /// The base URL trackers use to reach this host, without a trailing `/`.
     pub public_url: String,
+    pub metrics: Arc<Metrics>,
+    pub log_limiter: LogLimiter,
 }

@@ -7,12 +7,16 @@ use super::bindings::notifier::notifier_types::{Delivered, GroupEvent, GroupSumm
 use super::bindings::provider_types::{IntegrationData, ProviderInfo};
 use super::call::{CallContext, CallState};
 use super::error::PluginCallError;
+use super::health::CallStats;
+use super::loader::ModuleInfo;
 use super::provider::for_integration;
 use super::runtime::{Runtime, call_export, flatten};
 use crate::store::Integration;
 
 pub struct NotifierPlugin {
     pub info: ProviderInfo,
+    pub module: ModuleInfo,
+    pub stats: Arc<CallStats>,
     pub(super) pre: NotifierPluginPre<CallState>,
     pub(super) runtime: Arc<Runtime>,
 }

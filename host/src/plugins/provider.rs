@@ -9,6 +9,8 @@ use super::bindings::provider_types::{
 };
 use super::call::{CallContext, CallState};
 use super::error::PluginCallError;
+use super::health::CallStats;
+use super::loader::ModuleInfo;
 use super::runtime::{Runtime, WithIntegration, call_export, flatten};
 use crate::store::Integration;
 
@@ -16,6 +18,8 @@ use crate::store::Integration;
 /// call gets a fresh instance from the pool.
 pub struct ProviderPlugin {
     pub info: ProviderInfo,
+    pub module: ModuleInfo,
+    pub stats: Arc<CallStats>,
     pub(super) pre: ProviderPluginPre<CallState>,
     pub(super) runtime: Arc<Runtime>,
 }

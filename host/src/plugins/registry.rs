@@ -1,19 +1,17 @@
-//! Loading plugin files, and the loaded plugins by name.
+//! The plugins that serve: one version per plugin name. A switch replaces the
+//! whole set in one step, so a new call sees either the old version or the
+//! new one and nothing in between; a call already running holds its version
+//! (an `Arc`) and finishes on it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use wasmtime::component::{Component, HasSelf, Linker};
-
-use super::bindings::notifier::{NotifierPlugin as NotifierBindings, NotifierPluginPre};
 use super::bindings::provider_types::{IntegrationData, ProviderInfo};
-use super::bindings::{CONTRACT_VERSIONS, ProviderPlugin as ProviderBindings, ProviderPluginPre};
-use super::call::CallState;
 use super::error::PluginCallError;
+use super::health::CallStats;
+use super::loader::ModuleInfo;
 use super::notifier::NotifierPlugin;
 use super::provider::ProviderPlugin;
-use super::runtime::Runtime;
 use crate::store::Integration;
 
 /// Values of a route's `{name}` segments.
@@ -31,6 +29,20 @@ impl Plugin {
         match self {
             Plugin::Provider(p) => &p.info,
             Plugin::Notifier(n) => &n.info,
+        }
+    }
+
+    pub fn module(&self) -> &ModuleInfo {
+        match self {
+            Plugin::Provider(p) => &p.module,
+            Plugin::Notifier(n) => &n.module,
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<CallStats> {
+        match self {
+            Plugin::Provider(p) => &p.stats,
+            Plugin::Notifier(n) => &n.stats,
         }
     }
 
@@ -59,185 +71,111 @@ impl Plugin {
             Plugin::Notifier(_) => Ok(()),
         }
     }
+
+    /// Whether two plugins are the same module.
+    pub fn same_module(&self, other: &Plugin) -> bool {
+        self.module().sha256 == other.module().sha256
+    }
 }
 
+/// Why a plugin cannot take its place in the set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Conflict {
+    #[error(
+        "`{name}` is a {serving} here; a {offered} cannot replace it (install it under another name)"
+    )]
+    World {
+        name: String,
+        serving: &'static str,
+        offered: &'static str,
+    },
+    #[error("route `{route}` is served by plugin `{owner}` already")]
+    Route { route: String, owner: String },
+}
+
+/// The serving versions, by name.
 #[derive(Default)]
 pub struct Registry {
-    plugins: BTreeMap<String, Plugin>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("reading the plugins directory {dir}: {source}")]
-    ReadDir { dir: String, source: std::io::Error },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
-    #[error("{path}: `describe` failed: {source}")]
-    Describe {
-        path: String,
-        source: Box<PluginCallError>,
-    },
-    #[error("two plugins claim the name `{0}`")]
-    Duplicate(String),
-}
-
-fn linker(runtime: &Runtime, notifier: bool) -> wasmtime::Result<Linker<CallState>> {
-    let mut linker = Linker::new(&runtime.engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    if notifier {
-        NotifierBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-    } else {
-        ProviderBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-    }
-    Ok(linker)
-}
-
-/// Compile a component, find which world it implements, and ask it to describe
-/// itself.
-pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, LoadError> {
-    let component = compile(runtime, path)?;
-    load_component(runtime, path, &component).await
-}
-
-/// Compile a plugin file.
-pub fn compile(runtime: &Runtime, path: &Path) -> Result<Component, LoadError> {
-    Component::from_file(&runtime.engine, path).map_err(|e| LoadError::Invalid {
-        path: path.display().to_string(),
-        message: format!("not a valid component: {e:#}"),
-    })
-}
-
-/// Find which world a compiled component implements, and ask it to describe itself.
-pub async fn load_component(
-    runtime: &Arc<Runtime>,
-    path: &Path,
-    component: &Component,
-) -> Result<Plugin, LoadError> {
-    let shown = path.display().to_string();
-    let invalid = |message: String| LoadError::Invalid {
-        path: shown.clone(),
-        message,
-    };
-    let link =
-        |notifier| linker(runtime, notifier).map_err(|e| invalid(format!("linker setup: {e:#}")));
-    let provider = link(false)?
-        .instantiate_pre(component)
-        .and_then(ProviderPluginPre::new);
-    let provider_err = match provider {
-        Ok(pre) => {
-            let mut plugin = ProviderPlugin {
-                info: placeholder_info(path),
-                pre,
-                runtime: runtime.clone(),
-            };
-            plugin.info = plugin
-                .describe()
-                .await
-                .map_err(|source| LoadError::Describe {
-                    path: shown.clone(),
-                    source: Box::new(source),
-                })?;
-            return Ok(Plugin::Provider(Arc::new(plugin)));
-        }
-        Err(e) => e,
-    };
-    let notifier = link(true)?
-        .instantiate_pre(component)
-        .and_then(NotifierPluginPre::new);
-    match notifier {
-        Ok(pre) => {
-            let mut plugin = NotifierPlugin {
-                info: placeholder_info(path),
-                pre,
-                runtime: runtime.clone(),
-            };
-            plugin.info = plugin
-                .describe()
-                .await
-                .map_err(|source| LoadError::Describe {
-                    path: shown.clone(),
-                    source: Box::new(source),
-                })?;
-            Ok(Plugin::Notifier(Arc::new(plugin)))
-        }
-        Err(notifier_err) => Err(invalid(format!(
-            "implements no world this host supports (trackbridge:plugin@{:?}: provider-plugin or notifier-plugin). \
-             As a provider: {provider_err:#}. As a notifier: {notifier_err:#}",
-            CONTRACT_VERSIONS
-        ))),
-    }
-}
-
-fn placeholder_info(path: &Path) -> ProviderInfo {
-    ProviderInfo {
-        name: path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        version: "?".into(),
-        display_name: String::new(),
-        routes: Vec::new(),
-        config_schema: String::new(),
-        url_fields: Vec::new(),
-        allowed_host_patterns: Vec::new(),
-    }
+    set: RwLock<Arc<BTreeMap<String, Plugin>>>,
 }
 
 impl Registry {
-    /// Load every `*.wasm` file of `dir`. A file that is not a valid plugin stops
-    /// the start with an error naming it: a host silently missing a provider would
-    /// answer its trackers' webhooks with 404.
-    pub async fn load_dir(runtime: &Arc<Runtime>, dir: &Path) -> Result<Registry, LoadError> {
-        let read_err = |source| LoadError::ReadDir {
-            dir: dir.display().to_string(),
-            source,
+    fn snapshot(&self) -> Arc<BTreeMap<String, Plugin>> {
+        match self.set.read() {
+            Ok(set) => set.clone(),
+            // A panic while switching left the previous set in place.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Whether `plugin` may serve under its name: same world as the version it
+    /// replaces, and no route of another plugin's.
+    pub fn check(&self, plugin: &Plugin) -> Result<(), Conflict> {
+        let set = self.snapshot();
+        let name = &plugin.info().name;
+        if let Some(current) = set.get(name)
+            && current.world() != plugin.world()
+        {
+            return Err(Conflict::World {
+                name: name.clone(),
+                serving: current.world(),
+                offered: plugin.world(),
+            });
+        }
+        for route in &plugin.info().routes {
+            for (owner, other) in set.iter().filter(|(n, _)| *n != name) {
+                if other
+                    .info()
+                    .routes
+                    .iter()
+                    .any(|r| r.method.eq_ignore_ascii_case(&route.method) && r.path == route.path)
+                {
+                    return Err(Conflict::Route {
+                        route: format!("{} {}", route.method, route.path),
+                        owner: owner.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Make `plugin` the serving version of its name, in one step. Returns the
+    /// version it replaced.
+    pub fn put(&self, plugin: Plugin) -> Result<Option<Plugin>, Conflict> {
+        self.check(&plugin)?;
+        let mut guard = match self.set.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(read_err)? {
-            let path = entry.map_err(read_err)?.path();
-            if path.extension().is_some_and(|e| e == "wasm") {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        let mut registry = Registry::default();
-        for path in paths {
-            let plugin = load_file(runtime, &path).await?;
-            let info = plugin.info();
-            tracing::info!(
-                plugin = %info.name,
-                version = %info.version,
-                world = plugin.world(),
-                path = %path.display(),
-                routes = ?info.routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>(),
-                "plugin loaded"
-            );
-            let name = info.name.clone();
-            if registry.plugins.insert(name.clone(), plugin).is_some() {
-                return Err(LoadError::Duplicate(name));
-            }
-        }
-        Ok(registry)
+        let mut next = BTreeMap::clone(&guard);
+        let previous = next.insert(plugin.info().name.clone(), plugin);
+        *guard = Arc::new(next);
+        Ok(previous)
     }
 
     pub fn plugin(&self, name: &str) -> Option<Plugin> {
-        self.plugins.get(name).cloned()
+        self.snapshot().get(name).cloned()
     }
 
-    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
-        self.plugins.values()
+    /// Every serving plugin, by name.
+    pub fn plugins(&self) -> Vec<Plugin> {
+        self.snapshot().values().cloned().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.snapshot().is_empty()
     }
 
     pub fn provider(&self, name: &str) -> Option<Arc<ProviderPlugin>> {
-        match self.plugins.get(name)? {
+        match self.snapshot().get(name)? {
             Plugin::Provider(p) => Some(p.clone()),
             Plugin::Notifier(_) => None,
         }
     }
 
     pub fn notifier(&self, name: &str) -> Option<Arc<NotifierPlugin>> {
-        match self.plugins.get(name)? {
+        match self.snapshot().get(name)? {
             Plugin::Notifier(n) => Some(n.clone()),
             Plugin::Provider(_) => None,
         }
@@ -245,7 +183,7 @@ impl Registry {
 
     /// The provider serving `method path`, with the values of its `{name}` segments.
     pub fn route(&self, method: &str, path: &str) -> Option<(Arc<ProviderPlugin>, RouteParams)> {
-        self.plugins.values().find_map(|plugin| {
+        self.snapshot().values().find_map(|plugin| {
             let Plugin::Provider(p) = plugin else {
                 return None;
             };

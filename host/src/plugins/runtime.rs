@@ -6,11 +6,14 @@ use std::sync::Arc;
 use wasmtime::{Engine, Store, Trap};
 
 use super::Services;
+use super::artifacts::ArtifactCache;
 use super::bindings::types::PluginError;
 use super::call::{CallContext, CallState};
 use super::engine::EPOCH_TICK;
 use super::error::{CallFailure, PluginCallError};
+use super::health::CallStats;
 use super::host_api::HostUnavailable;
+use crate::metrics::{CallLabels, VersionLabels};
 use crate::store::Integration;
 
 /// Limits applied to every call.
@@ -24,6 +27,16 @@ pub struct Runtime {
     pub engine: Engine,
     pub services: Arc<Services>,
     pub limits: CallLimits,
+    pub artifacts: ArtifactCache,
+}
+
+/// Counts a call as in flight for as long as it lives.
+pub struct InFlight(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The result of a call, with the integration it acted for at the end (a
@@ -38,6 +51,10 @@ pub struct WithIntegration<T> {
 /// bounds the guest's own computing; this bounds waiting on the network).
 macro_rules! call_export {
     ($plugin:ident, $ctx:expr, $export:literal, |$b:ident, $s:ident| $call:expr) => {{
+        let started = std::time::Instant::now();
+        let _in_flight = $plugin
+            .runtime
+            .in_flight(&$plugin.info.name, &$plugin.info.version);
         let mut store = $plugin
             .runtime
             .new_store(&$plugin.info.name, &$plugin.info.version, $ctx);
@@ -48,9 +65,13 @@ macro_rules! call_export {
         };
         let result = tokio::time::timeout($plugin.runtime.limits.timeout, run).await;
         $plugin.runtime.finish(
-            &$plugin.info.name,
-            &$plugin.info.version,
-            $export,
+            crate::plugins::runtime::Finished {
+                plugin: &$plugin.info.name,
+                version: &$plugin.info.version,
+                export: $export,
+                stats: &$plugin.stats,
+                started,
+            },
             &store,
             result,
         )
@@ -58,7 +79,30 @@ macro_rules! call_export {
 }
 pub(crate) use call_export;
 
+/// Which call finished, for [`Runtime::finish`].
+pub struct Finished<'a> {
+    pub plugin: &'a str,
+    pub version: &'a str,
+    pub export: &'static str,
+    pub stats: &'a CallStats,
+    pub started: std::time::Instant,
+}
+
 impl Runtime {
+    /// Count a call of `plugin version` as in flight until the guard drops.
+    pub fn in_flight(&self, plugin: &str, version: &str) -> InFlight {
+        let gauge = self
+            .services
+            .metrics
+            .plugin_in_flight
+            .get_or_create_owned(&VersionLabels {
+                plugin: plugin.to_owned(),
+                version: version.to_owned(),
+            });
+        gauge.inc();
+        InFlight(gauge)
+    }
+
     /// A fresh store for one call, with the call limits applied.
     pub fn new_store(&self, plugin: &str, version: &str, ctx: CallContext) -> Store<CallState> {
         let state = CallState::new(
@@ -77,17 +121,28 @@ impl Runtime {
     }
 
     /// Turn the outcome of a call into a value or an error naming the plugin,
-    /// its version, the export and the cause.
-    pub fn finish<T>(
+    /// its version, the export and the cause; count it.
+    pub fn finish<T: CallValue>(
         &self,
-        plugin: &str,
-        version: &str,
-        export: &'static str,
+        call: Finished<'_>,
         store: &Store<CallState>,
         result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
     ) -> Result<WithIntegration<T>, PluginCallError> {
+        super::scope::served_by(call.plugin, call.version);
         let failure = match result {
             Ok(Ok(value)) => {
+                match value.plugin_error() {
+                    Some(e) => {
+                        let error = PluginCallError {
+                            plugin: call.plugin.to_owned(),
+                            version: call.version.to_owned(),
+                            export: call.export,
+                            failure: CallFailure::Plugin(e.clone()),
+                        };
+                        self.count(&call, Some(&error));
+                    }
+                    None => self.count(&call, None),
+                }
                 return Ok(WithIntegration {
                     value,
                     integration: store.data().integration().cloned(),
@@ -108,13 +163,86 @@ impl Runtime {
             }
         };
         let error = PluginCallError {
-            plugin: plugin.to_owned(),
-            version: version.to_owned(),
-            export,
+            plugin: call.plugin.to_owned(),
+            version: call.version.to_owned(),
+            export: call.export,
             failure,
         };
+        self.count(&call, Some(&error));
         tracing::warn!(error = %error, "plugin call failed");
         Err(error)
+    }
+
+    /// Count a finished call: metrics, and the version's probation.
+    pub fn count(&self, call: &Finished<'_>, error: Option<&PluginCallError>) {
+        tracing::debug!(
+            plugin = call.plugin,
+            version = call.version,
+            export = call.export,
+            elapsed_us = call.started.elapsed().as_micros() as u64,
+            ok = error.is_none(),
+            "plugin call"
+        );
+        let m = &self.services.metrics;
+        let labels = CallLabels {
+            plugin: call.plugin.to_owned(),
+            version: call.version.to_owned(),
+            export: call.export.to_owned(),
+        };
+        m.plugin_calls.get_or_create(&labels).inc();
+        m.plugin_call_seconds
+            .get_or_create(&labels)
+            .observe(call.started.elapsed().as_secs_f64());
+        // Every series exists from a version's first call, at 0 until it
+        // fails: a rate over a series that appears late starts wrong.
+        let errors = m.plugin_errors.get_or_create(&labels);
+        let traps = m.plugin_traps.get_or_create(&labels);
+        let timeouts = m.plugin_timeouts.get_or_create(&labels);
+        if let Some(error) = error {
+            errors.inc();
+            match error.failure {
+                CallFailure::Trap { .. } => {
+                    traps.inc();
+                }
+                CallFailure::Timeout => {
+                    timeouts.inc();
+                }
+                _ => {}
+            }
+        }
+        drop((errors, traps, timeouts));
+        call.stats
+            .record(error.map(|e| (&e.failure, e.to_string())));
+    }
+}
+
+/// What an export returns, as far as counting goes: the plugin's own error,
+/// when it answered with one.
+pub trait CallValue {
+    fn plugin_error(&self) -> Option<&PluginError>;
+}
+
+impl<T> CallValue for Result<T, PluginError> {
+    fn plugin_error(&self) -> Option<&PluginError> {
+        self.as_ref().err()
+    }
+}
+
+impl CallValue for super::bindings::provider_types::ProviderInfo {
+    fn plugin_error(&self) -> Option<&PluginError> {
+        None
+    }
+}
+
+/// A rejected webhook is the plugin doing its job, not failing.
+impl CallValue
+    for Result<
+        super::bindings::provider_types::VerifiedWebhook,
+        super::bindings::provider_types::Rejection,
+    >
+{
+    fn plugin_error(&self) -> Option<&PluginError> {
+        None
     }
 }
 

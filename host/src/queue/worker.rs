@@ -9,6 +9,7 @@ use tracing::Instrument as _;
 
 use super::Runner;
 use super::policy::{Outcome, RetryPolicy, jitter};
+use crate::plugins::scope::scoped;
 use crate::store::{Job, Store, StoreError};
 use crate::time::now_ms;
 
@@ -67,6 +68,7 @@ pub fn start<R: Runner>(
 ) -> Workers {
     let (stop, stopped) = watch::channel(false);
     let process = process_tag();
+    tracing::debug!(process = %process, workers = settings.workers, "job workers start");
     let mut tasks: Vec<JoinHandle<()>> = (0..settings.workers.max(1))
         .map(|n| {
             let worker = Worker {
@@ -164,13 +166,15 @@ impl<R: Runner> Worker<R> {
     async fn execute(&self, job: Job) {
         let (id, kind, attempts) = (job.id, job.kind.clone(), job.attempts);
         let span = tracing::info_span!("job", id, kind = %kind, attempt = attempts);
-        let run = self.runner.run(job).instrument(span);
+        tracing::debug!(parent: &span, worker = %self.owner, "job claimed");
+        // Plugin log lines carry the job as their request id.
+        let run = scoped(format!("job-{id}"), self.runner.run(job)).instrument(span);
         tokio::pin!(run);
         let mut beat = tokio::time::interval(self.settings.lease / 3);
         beat.tick().await;
-        let outcome = loop {
+        let (outcome, handled_by) = loop {
             tokio::select! {
-                outcome = &mut run => break outcome,
+                ran = &mut run => break ran,
                 _ = beat.tick() => {
                     let until = now_ms() + self.settings.lease.as_millis() as i64;
                     match self.store.renew_lease(id, &self.owner, until).await {
@@ -181,7 +185,9 @@ impl<R: Runner> Worker<R> {
                 }
             }
         };
-        let recorded = self.record(id, &kind, attempts, outcome).await;
+        let recorded = self
+            .record(id, &kind, attempts, outcome, handled_by.as_deref())
+            .await;
         match recorded {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
@@ -204,13 +210,21 @@ impl<R: Runner> Worker<R> {
         kind: &str,
         attempts: i64,
         outcome: Outcome,
+        handled_by: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         match outcome {
             Outcome::Done { note, follow_ups } => {
                 tracing::debug!(id, kind, note = note.as_deref().unwrap_or(""), "job done");
                 self.store
-                    .complete_job(id, &self.owner, note.as_deref(), &follow_ups, now)
+                    .complete_job(
+                        id,
+                        &self.owner,
+                        note.as_deref(),
+                        handled_by,
+                        &follow_ups,
+                        now,
+                    )
                     .await
             }
             Outcome::Retry { error, after } => {
@@ -219,19 +233,23 @@ impl<R: Runner> Worker<R> {
                         tracing::info!(id, kind, attempts, ?delay, %error, "job failed; will retry");
                         let run_after = now + delay.as_millis() as i64;
                         self.store
-                            .retry_job(id, &self.owner, &error, run_after, now)
+                            .retry_job(id, &self.owner, &error, handled_by, run_after, now)
                             .await
                     }
                     None => {
                         tracing::warn!(id, kind, attempts, %error, "job failed on every attempt; dead-lettered");
                         let error = format!("gave up after {attempts} attempts: {error}");
-                        self.store.bury_job(id, &self.owner, &error, now).await
+                        self.store
+                            .bury_job(id, &self.owner, &error, handled_by, now)
+                            .await
                     }
                 }
             }
             Outcome::Fail { error } => {
                 tracing::warn!(id, kind, %error, "job failed for good; dead-lettered");
-                self.store.bury_job(id, &self.owner, &error, now).await
+                self.store
+                    .bury_job(id, &self.owner, &error, handled_by, now)
+                    .await
             }
         }
     }

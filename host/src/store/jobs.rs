@@ -23,6 +23,8 @@ pub struct NewJob {
     pub event_time: Option<i64>,
     pub payload: String,
     pub body: Option<Vec<u8>>,
+    /// The plugin version that verified a webhook (`name version`).
+    pub verified_by: Option<String>,
 }
 
 /// The kinds whose later jobs may overtake one waiting for a retry: they carry
@@ -71,6 +73,10 @@ pub struct JobView {
     pub note: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// The plugin version that verified a webhook, and the one that ran the
+    /// job's last attempt (`name version`).
+    pub verified_by: Option<String>,
+    pub handled_by: Option<String>,
 }
 
 /// Queue figures of one integration (`None`: the host's own fan-out jobs).
@@ -103,7 +109,7 @@ pub struct JobFilter {
 }
 
 const JOB_VIEW_COLUMNS: &str = "id, kind, integration_id, group_id, state, attempts, dedup_key, \
-     event_time, run_after, last_error, last_failed_at, note, created_at, finished_at";
+     event_time, run_after, last_error, last_failed_at, note, created_at, finished_at, verified_by, handled_by";
 
 /// Write `job` (pending, due now) on `conn`, typically inside the transaction
 /// of the change that causes it. Returns its id, or `None` when its dedup key
@@ -111,8 +117,8 @@ const JOB_VIEW_COLUMNS: &str = "id, kind, integration_id, group_id, state, attem
 pub async fn insert_job(conn: &mut AnyConnection, job: &NewJob, now: i64) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar(
         "INSERT INTO jobs (kind, integration_id, group_id, serial_key, dedup_key, body_sha256, \
-         event_time, payload, body, state, attempts, run_after, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10) \
+         event_time, payload, body, verified_by, state, attempts, run_after, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, 'pending', 0, $10, $10) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(job.kind)
@@ -125,6 +131,7 @@ pub async fn insert_job(conn: &mut AnyConnection, job: &NewJob, now: i64) -> Res
     .bind(&job.payload)
     .bind(job.body.as_deref())
     .bind(now)
+    .bind(job.verified_by.as_deref())
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -158,6 +165,8 @@ fn view_from_row(row: &sqlx::any::AnyRow) -> Result<JobView> {
         note: row.try_get(11)?,
         created_at: row.try_get(12)?,
         finished_at: row.try_get(13)?,
+        verified_by: row.try_get(14)?,
+        handled_by: row.try_get(15)?,
     })
 }
 
@@ -240,18 +249,21 @@ impl Store {
         id: i64,
         owner: &str,
         note: Option<&str>,
+        handled_by: Option<&str>,
         follow_ups: &[NewJob],
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'done', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
-             note = $3, finished_at = $4 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+             note = $3, finished_at = $4, handled_by = COALESCE($5, handled_by) \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
         .bind(id)
         .bind(owner)
         .bind(note)
         .bind(now)
+        .bind(handled_by)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -270,12 +282,13 @@ impl Store {
         id: i64,
         owner: &str,
         error: &str,
+        handled_by: Option<&str>,
         run_after: i64,
         now: i64,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
-             last_error = $3, last_failed_at = $4, run_after = $5 \
+             last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
              WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
         .bind(id)
@@ -283,22 +296,31 @@ impl Store {
         .bind(error)
         .bind(now)
         .bind(run_after)
+        .bind(handled_by)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Dead-letter a job: visible, replayable, out of its line.
-    pub async fn bury_job(&self, id: i64, owner: &str, error: &str, now: i64) -> Result<bool> {
+    pub async fn bury_job(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        handled_by: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'dead', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
-             last_error = $3, last_failed_at = $4, finished_at = $4 \
+             last_error = $3, last_failed_at = $4, finished_at = $4, handled_by = COALESCE($5, handled_by) \
              WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
         .bind(id)
         .bind(owner)
         .bind(error)
         .bind(now)
+        .bind(handled_by)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -5,6 +5,7 @@ mod directory;
 mod groups;
 mod integrations;
 mod jobs;
+mod plugins;
 pub mod slug;
 pub mod snowflake;
 
@@ -12,6 +13,7 @@ pub use directory::*;
 pub use groups::*;
 pub use integrations::*;
 pub use jobs::*;
+pub use plugins::*;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
@@ -160,6 +162,12 @@ impl Store {
     pub fn with_region(mut self, region: u16) -> Store {
         self.region = region;
         self
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &AnyPool {

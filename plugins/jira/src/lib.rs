@@ -66,6 +66,7 @@ impl Provider for Jira {
     }
 }
 
+#[cfg(feature = "export")]
 trackbridge_plugin_sdk::export_provider!(Jira);
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .init();
     let mut settings = Settings::new(
         var("TB_DATABASE_URL")?,
@@ -41,6 +42,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Ok(poll) = var("TB_JOB_POLL_SECS") {
         settings.jobs.poll = seconds(&poll)?;
+    }
+    if let Ok(sync) = var("TB_PLUGIN_SYNC_SECS") {
+        settings.swap.sync_every = seconds(&sync)?;
+    }
+    if let Ok(dir) = var("TB_PLUGIN_CACHE_DIR") {
+        settings.plugin_cache_dir = Some(dir.into());
     }
     let server = Server::start(settings).await?;
     println!("listening on {}", server.local_addr());

@@ -1,0 +1,4 @@
+//! The command line of the `trackbridge` binary (not part of the library).
+
+pub mod options;
+pub mod plugin;

@@ -1,0 +1,286 @@
+//! From a module's bytes to a plugin ready to serve: compile it (or load its
+//! compiled form from the artifact cache), check which world of the contract
+//! it implements — saying exactly what is missing or mistyped when it
+//! implements none — and run its `describe` once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use super::artifacts::sha256_hex;
+use super::bindings::notifier::{NotifierPlugin as NotifierBindings, NotifierPluginPre};
+use super::bindings::provider_types::ProviderInfo;
+use super::bindings::{CONTRACT_VERSIONS, ProviderPlugin as ProviderBindings, ProviderPluginPre};
+use super::call::CallState;
+use super::error::PluginCallError;
+use super::health::CallStats;
+use super::notifier::NotifierPlugin;
+use super::provider::ProviderPlugin;
+use super::registry::Plugin;
+use super::runtime::Runtime;
+
+/// Why a module cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("{origin}: `describe` failed: {source}")]
+    Describe {
+        origin: String,
+        source: Box<PluginCallError>,
+    },
+}
+
+/// What a module is, beyond what it says of itself.
+#[derive(Clone, Debug)]
+pub struct ModuleInfo {
+    pub sha256: String,
+    pub size: u64,
+    /// `trackbridge:plugin@<version>`.
+    pub contract: String,
+    /// Where it came from: a file, an upload, the database.
+    pub origin: String,
+    /// What the component imports from the host and exports to it, by name.
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+/// The two worlds of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum World {
+    Provider,
+    Notifier,
+}
+
+impl World {
+    fn name(self) -> &'static str {
+        match self {
+            World::Provider => "provider-plugin",
+            World::Notifier => "notifier-plugin",
+        }
+    }
+
+    /// The interface the world exports.
+    fn export(self) -> &'static str {
+        match self {
+            World::Provider => "trackbridge:plugin/provider",
+            World::Notifier => "trackbridge:plugin/notifier",
+        }
+    }
+
+    /// The functions of that interface (the contract's, as of every version
+    /// this host accepts; `tests/tests/plugin_files.rs` holds them to the
+    /// built plugins).
+    pub fn functions(self) -> &'static [&'static str] {
+        match self {
+            World::Provider => &[
+                "describe",
+                "build-integration",
+                "uninstall",
+                "verify-webhook",
+                "handle-webhook",
+                "sync-status",
+                "sync-assignee",
+            ],
+            World::Notifier => &["describe", "build-integration", "notify"],
+        }
+    }
+}
+
+fn accepted() -> String {
+    CONTRACT_VERSIONS
+        .iter()
+        .map(|v| format!("trackbridge:plugin@{v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Load the plugin file at `path`.
+pub async fn load_file(runtime: &Arc<Runtime>, path: &Path) -> Result<Plugin, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    load(runtime, &bytes, &path.display().to_string()).await
+}
+
+/// Load a module: compile (or take from the cache), check, describe.
+pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<Plugin, LoadError> {
+    let invalid = |message: String| LoadError::Invalid {
+        origin: origin.to_owned(),
+        message,
+    };
+    let sha256 = sha256_hex(bytes);
+    let component = runtime
+        .artifacts
+        .component(&runtime.engine, bytes, &sha256, &runtime.services.metrics)
+        .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
+    let (world, version) = world_of(runtime, &component).map_err(invalid)?;
+    let ty = component.component_type();
+    let names = |items: Vec<&str>| items.into_iter().map(str::to_owned).collect();
+    let module = ModuleInfo {
+        sha256,
+        size: bytes.len() as u64,
+        contract: format!("trackbridge:plugin@{version}"),
+        origin: origin.to_owned(),
+        imports: names(ty.imports(&runtime.engine).map(|(n, _)| n).collect()),
+        exports: names(ty.exports(&runtime.engine).map(|(n, _)| n).collect()),
+    };
+    let missing = missing_functions(runtime, &component, world, &version);
+    let wrong = |e: wasmtime::Error| {
+        // Missing functions are listed all at once; otherwise wasmtime's own
+        // error names the function whose type is wrong.
+        let detail = if missing.is_empty() {
+            format!("{e:#}")
+        } else {
+            format!(
+                "`{}@{version}` lacks {}",
+                world.export(),
+                missing
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        invalid(format!(
+            "does not implement the {} world of trackbridge:plugin@{version}: {detail}",
+            world.name()
+        ))
+    };
+    let describe_failed = |source| LoadError::Describe {
+        origin: origin.to_owned(),
+        source: Box::new(source),
+    };
+    let placeholder = placeholder_info(origin);
+    let stats = Arc::new(CallStats::default());
+    // The two worlds differ only in their types.
+    macro_rules! ready {
+        ($pre:ident, $plugin:ident, $variant:ident) => {{
+            let pre = linker(runtime, world)
+                .and_then(|l| l.instantiate_pre(&component))
+                .and_then($pre::new)
+                .map_err(wrong)?;
+            let mut plugin = $plugin {
+                info: placeholder,
+                module,
+                stats,
+                pre,
+                runtime: runtime.clone(),
+            };
+            plugin.info = plugin.describe().await.map_err(describe_failed)?;
+            Ok(Plugin::$variant(Arc::new(plugin)))
+        }};
+    }
+    match world {
+        World::Provider => ready!(ProviderPluginPre, ProviderPlugin, Provider),
+        World::Notifier => ready!(NotifierPluginPre, NotifierPlugin, Notifier),
+    }
+}
+
+/// Which world the component claims by its exports, and of which contract
+/// version; an error says what it exports instead and what this host accepts.
+fn world_of(runtime: &Runtime, component: &Component) -> Result<(World, String), String> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(&runtime.engine)
+        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    for world in [World::Provider, World::Notifier] {
+        let Some(version) = exports.iter().find_map(|name| {
+            name.strip_prefix(world.export())?
+                .strip_prefix('@')
+                .map(str::to_owned)
+        }) else {
+            continue;
+        };
+        if !CONTRACT_VERSIONS.contains(&version.as_str()) {
+            return Err(format!(
+                "implements `{}@{version}`, a contract version this host does not support; it accepts {}",
+                world.export(),
+                accepted()
+            ));
+        }
+        return Ok((world, version));
+    }
+    Err(format!(
+        "exports neither `{}` nor `{}` (it exports {}); this host accepts {} with the worlds provider-plugin and notifier-plugin",
+        World::Provider.export(),
+        World::Notifier.export(),
+        if exports.is_empty() {
+            "no interface".to_owned()
+        } else {
+            exports
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        accepted()
+    ))
+}
+
+/// The functions of the world's interface that the component's export lacks.
+fn missing_functions(
+    runtime: &Runtime,
+    component: &Component,
+    world: World,
+    version: &str,
+) -> Vec<&'static str> {
+    let ty = component.component_type();
+    let name = format!("{}@{version}", world.export());
+    let Some(export) = ty.get_export(&runtime.engine, &name) else {
+        return world.functions().to_vec();
+    };
+    let ComponentItem::ComponentInstance(instance) = export.ty else {
+        return world.functions().to_vec();
+    };
+    let present: Vec<String> = instance
+        .exports(&runtime.engine)
+        .map(|(n, _)| n.to_owned())
+        .collect();
+    world
+        .functions()
+        .iter()
+        .filter(|f| !present.iter().any(|p| p == *f))
+        .copied()
+        .collect()
+}
+
+fn linker(runtime: &Runtime, world: World) -> wasmtime::Result<Linker<CallState>> {
+    let mut linker = Linker::new(&runtime.engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    match world {
+        World::Provider => {
+            ProviderBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?
+        }
+        World::Notifier => {
+            NotifierBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?
+        }
+    }
+    Ok(linker)
+}
+
+fn placeholder_info(origin: &str) -> ProviderInfo {
+    ProviderInfo {
+        name: Path::new(origin)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        version: "?".into(),
+        display_name: String::new(),
+        routes: Vec::new(),
+        config_schema: String::new(),
+        url_fields: Vec::new(),
+        allowed_host_patterns: Vec::new(),
+    }
+}
