@@ -60,6 +60,7 @@ pub fn build_runtime(
             memory_bytes: settings.plugin_memory_bytes,
         },
         artifacts,
+        slots: tokio::sync::Semaphore::new(engine::MAX_INSTANCES as usize),
     }))
 }
 

@@ -124,7 +124,7 @@ impl TestDatabase {
     }
 
     async fn postgres_at(admin_url: String) -> anyhow::Result<TestDatabase> {
-        let (url, name) = fresh_postgres_database(&admin_url).await?;
+        let (url, name) = fresh_postgres_database(&admin_url, "tb_test").await?;
         Ok(TestDatabase {
             url,
             postgres: Some(PostgresDatabase { admin_url, name }),
@@ -181,14 +181,18 @@ impl Drop for PostgresDatabase {
 /// every [`TestHost`] gets a fresh PostgreSQL database instead of a SQLite file.
 pub const POSTGRES_ENV: &str = "TRACKBRIDGE_TEST_POSTGRES";
 
-/// Create an empty database named `tb_test_<pid>_<n>`; returns its URL and name.
-async fn fresh_postgres_database(admin_url: &str) -> anyhow::Result<(String, String)> {
+/// Create an empty database named `<prefix>_<pid>_<n>` on the server of
+/// `admin_url`; returns its URL and name.
+pub async fn fresh_postgres_database(
+    admin_url: &str,
+    prefix: &str,
+) -> anyhow::Result<(String, String)> {
     use sqlx::Connection as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     sqlx::any::install_default_drivers();
     let name = format!(
-        "tb_test_{}_{}",
+        "{prefix}_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );

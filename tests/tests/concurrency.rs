@@ -41,3 +41,40 @@ async fn concurrent_group_reads_and_writes_all_succeed() -> anyhow::Result<()> {
     host.shutdown().await;
     Ok(())
 }
+
+/// More webhooks at once than the plugin instance pool holds (100): calls wait
+/// for a free instance instead of being refused with 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_instance_pool_is_accepted_whole() -> anyhow::Result<()> {
+    use trackbridge_e2e::jira_sim::{JiraAuth, JiraSim};
+    use trackbridge_e2e::scenario::{BOB_EMAIL, JiraScenario, deliver, http_client};
+
+    const BURST: usize = 400;
+    let jira = JiraSim::start(JiraAuth::basic("bot@example.com", "tok")).await?;
+    let host = TestHost::start().await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup(api, &jira).await?;
+    scenario.linked_group(api, "BURST-1").await?;
+    let payload = scenario.assignee_event("BURST-1", Some(BOB_EMAIL), 1_796_000_000_000);
+    let http = http_client();
+    let base = host.base_url();
+    let sends = (0..BURST).map(|i| {
+        let (http, base, payload) = (&http, &base, &payload);
+        async move { deliver(http, base, payload, &format!("burst-{i}")).await }
+    });
+    let answers = join_all(sends).await;
+    let mut refused = Vec::new();
+    for answer in answers {
+        let r = answer?;
+        if r.status != 200 {
+            refused.push(format!("{} {}", r.status, r.text()));
+        }
+    }
+    anyhow::ensure!(
+        refused.is_empty(),
+        "{} of {BURST} refused, first: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    Ok(())
+}

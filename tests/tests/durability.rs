@@ -466,11 +466,10 @@ async fn running_leases(url: &str) -> anyhow::Result<Vec<(i64, Option<String>, O
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url).await?;
-    let rows: Vec<(i64, Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT id, lease_owner, lease_until FROM jobs WHERE state = 'running'",
-    )
-    .fetch_all(&mut conn)
-    .await?;
+    let rows: Vec<(i64, Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT id, lease_owner, lease_until FROM jobs WHERE state = 'running'")
+            .fetch_all(&mut conn)
+            .await?;
     Ok(rows)
 }
 

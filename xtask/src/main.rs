@@ -5,7 +5,13 @@
 //! - `cargo xtask serve [ARGS]` builds the plugins and runs `trackbridge serve ARGS`.
 //! - `cargo xtask test [ARGS]` builds the plugins and runs every test of the workspace,
 //!   then the end-to-end suite once more on PostgreSQL when `TRACKBRIDGE_TEST_POSTGRES`
-//!   holds an admin URL (`.ci/run` sets it).
+//!   holds an admin URL (`.ci/run` sets it), and last the benchmark smoke check
+//!   (`bench --quick`).
+//! - `cargo xtask bench [--quick] [ARGS]` builds the plugins and runs the
+//!   benchmarks (`tests/bench`): in release, in `target/bench`, writing
+//!   `BENCHMARKS.md`; with `--quick`, a debug smoke check (under 2 minutes) that
+//!   fails when a figure is not produced. ARGS go to the bench binary
+//!   (`--only 1,4`, `--out FILE`, …).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,6 +79,51 @@ fn build_plugins(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(target_dir.join("wasm32-wasip2/release"))
 }
 
+/// Build the bench and `trackbridge` binaries and run the bench.
+///
+/// The full run is a release build in `target/bench`, a target directory of its
+/// own, so it never waits on the lock of the debug build the tests use (nor
+/// invalidates it). The quick run uses the debug build in the usual target
+/// directory, which CI has built already for the tests.
+fn bench(root: &Path, quick: bool, extra: &[String]) -> anyhow::Result<()> {
+    let plugins = build_plugins(root)?;
+    let mut build = cargo();
+    build.current_dir(root).args([
+        "build",
+        "-p",
+        "trackbridge-bench",
+        "-p",
+        "trackbridge-host",
+        "--bins",
+    ]);
+    let (target_dir, profile) = if quick {
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .filter(|d| !d.is_empty())
+            .map(|d| root.join(d))
+            .unwrap_or_else(|| root.join("target"));
+        (dir, "debug")
+    } else {
+        let dir = root.join("target/bench");
+        build.env("CARGO_TARGET_DIR", &dir).arg("--release");
+        (dir, "release")
+    };
+    run(&mut build)?;
+    let bin = target_dir.join(profile);
+    let mut cmd = Command::new(bin.join("trackbridge-bench"));
+    cmd.current_dir(root)
+        .env("TRACKBRIDGE_PLUGINS_DIR", &plugins)
+        .arg("--trackbridge")
+        .arg(bin.join("trackbridge"));
+    if quick {
+        cmd.args(["--quick", "--command", "cargo xtask bench --quick"]);
+    } else {
+        cmd.arg("--out")
+            .arg(root.join("BENCHMARKS.md"))
+            .args(["--command", "cargo xtask bench"]);
+    }
+    run(cmd.args(extra))
+}
+
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     let mut args = std::env::args().skip(1);
@@ -117,8 +168,19 @@ fn main() -> anyhow::Result<()> {
                     .args(["test", "-p", "trackbridge-e2e"])
                     .args(&rest))?;
             }
+            // Last, so a failing figure never hides a failing test: the
+            // benchmarks still produce every figure.
+            println!("benchmark smoke check (cargo xtask bench --quick)");
+            bench(&root, true, &[])?;
         }
-        _ => bail!("usage: cargo xtask <plugins | serve [ARGS] | test [ARGS]>"),
+        "bench" => {
+            let quick = rest.iter().any(|a| a == "--quick");
+            let extra: Vec<String> = rest.into_iter().filter(|a| a != "--quick").collect();
+            bench(&root, quick, &extra)?;
+        }
+        _ => bail!(
+            "usage: cargo xtask <plugins | serve [ARGS] | test [ARGS] | bench [--quick] [ARGS]>"
+        ),
     }
     Ok(())
 }

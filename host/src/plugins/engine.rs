@@ -7,6 +7,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances; a call's CPU deadline is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Plugin instances alive at once. Calls beyond this wait for a slot
+/// ([`super::Runtime::slots`]) rather than fail in the allocator.
+pub const MAX_INSTANCES: u32 = 100;
+
 /// Build the engine: component model, epoch interruption for CPU deadlines, and
 /// the pooling allocator sized for a webhook server (tens of plugins, not
 /// thousands of instances). Falls back to on-demand allocation when the machine
@@ -14,7 +18,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub fn build(memory_cap: usize) -> wasmtime::Result<Engine> {
     let mut config = base_config();
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(100)
+    pool.total_component_instances(MAX_INSTANCES)
         .total_core_instances(1000)
         .max_core_instances_per_component(50)
         .total_memories(200)

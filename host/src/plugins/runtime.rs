@@ -28,6 +28,9 @@ pub struct Runtime {
     pub services: Arc<Services>,
     pub limits: CallLimits,
     pub artifacts: ArtifactCache,
+    /// One permit per instance the pool can hold: a burst of calls queues
+    /// here (within each call's time budget) instead of being refused.
+    pub slots: tokio::sync::Semaphore,
 }
 
 /// Counts a call as in flight for as long as it lives.
@@ -46,24 +49,37 @@ pub struct WithIntegration<T> {
     pub integration: Option<Integration>,
 }
 
-/// Run one export of `$plugin` in a fresh instance: instantiate from the pool,
-/// call, and bound the whole call by the wall-clock budget (the epoch deadline
-/// bounds the guest's own computing; this bounds waiting on the network).
+/// Run one export of `$plugin` in a fresh instance: wait for a slot in the
+/// pool, instantiate, call, and bound the whole call — waiting included — by
+/// the wall-clock budget (the epoch deadline bounds the guest's own computing;
+/// this bounds waiting on the network and on other calls).
 macro_rules! call_export {
     ($plugin:ident, $ctx:expr, $export:literal, |$b:ident, $s:ident| $call:expr) => {{
         let started = std::time::Instant::now();
-        let _in_flight = $plugin
-            .runtime
-            .in_flight(&$plugin.info.name, &$plugin.info.version);
+        let deadline = tokio::time::Instant::now() + $plugin.runtime.limits.timeout;
+        // Declared before the store, so the slot is given back only after the
+        // store (and the pooled instance it holds) is gone.
+        let slot = tokio::time::timeout_at(deadline, $plugin.runtime.slots.acquire())
+            .await
+            .ok();
         let mut store = $plugin
             .runtime
             .new_store(&$plugin.info.name, &$plugin.info.version, $ctx);
-        let run = async {
-            let $b = $plugin.pre.instantiate_async(&mut store).await?;
-            let $s = &mut store;
-            $call.await
+        let result = match &slot {
+            None => None,
+            Some(Err(closed)) => Some(Err(wasmtime::Error::msg(closed.to_string()))),
+            Some(Ok(_)) => {
+                let _in_flight = $plugin
+                    .runtime
+                    .in_flight(&$plugin.info.name, &$plugin.info.version);
+                let run = async {
+                    let $b = $plugin.pre.instantiate_async(&mut store).await?;
+                    let $s = &mut store;
+                    $call.await
+                };
+                tokio::time::timeout_at(deadline, run).await.ok()
+            }
         };
-        let result = tokio::time::timeout($plugin.runtime.limits.timeout, run).await;
         $plugin.runtime.finish(
             crate::plugins::runtime::Finished {
                 plugin: &$plugin.info.name,
@@ -126,11 +142,12 @@ impl Runtime {
         &self,
         call: Finished<'_>,
         store: &Store<CallState>,
-        result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        result: Option<wasmtime::Result<T>>,
     ) -> Result<WithIntegration<T>, PluginCallError> {
         super::scope::served_by(call.plugin, call.version);
+        // `None`: the time budget ran out.
         let failure = match result {
-            Ok(Ok(value)) => {
+            Some(Ok(value)) => {
                 match value.plugin_error() {
                     Some(e) => {
                         let error = PluginCallError {
@@ -148,8 +165,8 @@ impl Runtime {
                     integration: store.data().integration().cloned(),
                 });
             }
-            Err(_) => CallFailure::Timeout,
-            Ok(Err(err)) => {
+            None => CallFailure::Timeout,
+            Some(Err(err)) => {
                 if let Some(host) = err.downcast_ref::<HostUnavailable>() {
                     CallFailure::Host(host.to_string())
                 } else if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {

@@ -378,8 +378,22 @@ impl PluginManager {
     /// Install `bytes` as the serving version of the plugin it describes.
     pub async fn install(&self, bytes: &[u8], by: &str) -> Result<SwitchOutcome, SwapError> {
         let _one_at_a_time = self.switching.lock().await;
-        let origin = format!("module {} uploaded by {by}", short(&sha256_hex(bytes)));
-        let plugin = loader::load(&self.runtime, bytes, &origin).await?;
+        let sha256 = sha256_hex(bytes);
+        // A module this process loaded before (installed, then rolled back
+        // from) passed the checks then: switch to it without loading it again.
+        let kept = self.loaded.lock().ok().and_then(|loaded| {
+            loaded
+                .iter()
+                .find(|(_, p)| p.module().sha256 == sha256)
+                .map(|(_, p)| p.clone())
+        });
+        let plugin = match kept {
+            Some(plugin) => plugin,
+            None => {
+                let origin = format!("module {} uploaded by {by}", short(&sha256));
+                loader::load(&self.runtime, bytes, &origin).await?
+            }
+        };
         self.registry.check(&plugin)?;
         let (version, _) = self.record(&plugin, bytes, by).await?;
         self.remember(version.id, plugin.clone());
