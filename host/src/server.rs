@@ -142,6 +142,7 @@ impl Server {
             settings.jobs.clone(),
         );
         let state = AppState {
+            intake: queue::Intake::start(store.clone()),
             domain,
             store,
             registry,

@@ -92,11 +92,14 @@ async fn events_delivered_out_of_order_end_in_the_newest_state() -> anyhow::Resu
     let (http, base) = (http_client(), host.base_url());
     let t = now_ms();
 
-    // Newest first: resolved at t, unassigned at t. Then the older events
-    // (unresolve and assign to bob, a second earlier) arrive late.
-    let in_order = [
+    // Newest first: resolved at t, unassigned at t. Then, once those are
+    // applied, the older events (unresolve and assign to bob, a second
+    // earlier) arrive late.
+    let newest = [
         (scenario.status_event("APP-7", "3", "10101", t), "d-resolve"),
         (scenario.assignee_event("APP-7", None, t), "d-unassign"),
+    ];
+    let late = [
         (
             scenario.status_event("APP-7", "10101", "3", t - 1000),
             "d-unresolve-old",
@@ -106,11 +109,13 @@ async fn events_delivered_out_of_order_end_in_the_newest_state() -> anyhow::Resu
             "d-assign-old",
         ),
     ];
-    for (payload, id) in &in_order {
-        let r = deliver(&http, &base, payload, id).await?;
-        ensure!(r.status == 200, "{id}: {} {}", r.status, r.text());
+    for batch in [&newest, &late] {
+        for (payload, id) in batch {
+            let r = deliver(&http, &base, payload, id).await?;
+            ensure!(r.status == 200, "{id}: {} {}", r.status, r.text());
+        }
+        wait_queue_idle(api, QUEUE_WAIT).await?;
     }
-    wait_queue_idle(api, QUEUE_WAIT).await?;
 
     let state = api.group(group).await?;
     ensure!(state["status"] == "resolved", "status: {state}");
@@ -130,6 +135,99 @@ async fn events_delivered_out_of_order_end_in_the_newest_state() -> anyhow::Resu
         ignored == 2,
         "the two late events are recorded as ignored: {done:?}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_about_one_issue_end_in_the_newest_state() -> anyhow::Result<()> {
+    let jira = JiraSim::start(jira_auth()).await?;
+    let host = TestHost::start().await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup(api, &jira).await?;
+    let group = scenario.linked_group(api, "APP-9").await?;
+    let (http, base) = (http_client(), host.base_url());
+    let t = now_ms();
+
+    // Assigned to bob at odd times, to nobody at even ones; the newest (t + 23)
+    // assigns bob. The one just before it goes first, then the newest, then
+    // the older ones, eight at a time: processed side by side, where a clock
+    // checked apart from the change it guards would let an older one land last.
+    let mut events: Vec<(i64, Value)> = (0..24)
+        .map(|i| {
+            let email = (i % 2 == 1).then_some(BOB_EMAIL);
+            (i, scenario.assignee_event("APP-9", email, t + i))
+        })
+        .collect();
+    events.reverse();
+    events.swap(0, 1);
+    let sent = futures::stream::iter(events.iter().map(|(i, payload)| {
+        let (http, base) = (&http, &base);
+        async move { deliver(http, base, payload, &format!("d-app9-{i}")).await }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    for r in sent {
+        let r = r?;
+        ensure!(r.status == 200, "{} {}", r.status, r.text());
+    }
+    wait_queue_idle(api, QUEUE_WAIT).await?;
+
+    ensure!(
+        assignee(api, group).await? == json!({"type": "user", "id": scenario.bob}),
+        "the newest event assigned bob: {}",
+        api.group(group).await?
+    );
+    Ok(())
+}
+
+/// Deliveries are processed concurrently, so arrival order must survive
+/// where the provider's times cannot tell two events apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_events_with_the_same_time_the_later_arrival_wins_when_the_earlier_is_retried()
+-> anyhow::Result<()> {
+    let jira = JiraSim::start(jira_auth()).await?;
+    let host = TestHost::start().await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup(api, &jira).await?;
+    let group = scenario.linked_group(api, "APP-8").await?;
+    let (_carol, account) = scenario.hidden_email_user(api, &jira, "carol").await?;
+    let (http, base) = (http_client(), host.base_url());
+    let t = now_ms();
+
+    // First: assigned to carol, whose email the plugin must look up — Jira
+    // rate-limits that, so this delivery is retried 2 s later. Second, same
+    // time: unassigned, applied meanwhile.
+    jira.recorder().rate_limit_next(1, 2);
+    let assign = scenario.assignee_account_event("APP-8", &account, t);
+    let r = deliver(&http, &base, &assign, "d-assign-carol").await?;
+    ensure!(r.status == 200, "{} {}", r.status, r.text());
+    let unassign = scenario.assignee_event("APP-8", None, t);
+    let r = deliver(&http, &base, &unassign, "d-unassign").await?;
+    ensure!(r.status == 200, "{} {}", r.status, r.text());
+    wait_queue_idle(api, QUEUE_WAIT).await?;
+
+    let webhooks = jobs(api, "kind=webhook").await?;
+    let first = webhooks
+        .iter()
+        .find(|j| j["dedup_key"] == "d-assign-carol")
+        .context("the first delivery")?;
+    ensure!(
+        first["attempts"] == 2 && first["state"] == "done",
+        "the first delivery was retried once: {first}"
+    );
+    ensure!(
+        first["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("1 older than the last applied")),
+        "its retry came after the later arrival and is ignored: {first}"
+    );
+    ensure!(
+        assignee(api, group).await?.is_null(),
+        "the later arrival stays: {}",
+        api.group(group).await?
+    );
+    ensure!(api.activity_types(group).await?.is_empty());
     Ok(())
 }
 

@@ -23,6 +23,7 @@ use axum::routing::{delete, get, post, put};
 use crate::domain::Domain;
 use crate::metrics::Metrics;
 use crate::plugins::{PluginManager, Registry};
+use crate::queue::Intake;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -31,6 +32,8 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub domain: Domain,
+    /// Where verified webhooks are committed before their 2xx.
+    pub intake: Intake,
     pub registry: Arc<Registry>,
     pub plugins: Arc<PluginManager>,
     pub metrics: Arc<Metrics>,

@@ -21,7 +21,6 @@ use crate::plugins::bindings::provider_types::IncomingRequest;
 use crate::plugins::registry::RouteParams;
 use crate::plugins::scope::{new_request_id, scoped};
 use crate::store::{Enqueued, NewJob};
-use crate::time::now_ms;
 
 pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
@@ -156,7 +155,7 @@ async fn receive(
     };
     // Committed before the 2xx: from here on the delivery cannot be lost. When
     // it cannot be stored the tracker must retry, so the answer is 503.
-    match s.store.enqueue_webhook(&job, now_ms()).await {
+    match s.intake.store(job).await {
         Ok(Enqueued::Stored(id)) => {
             s.domain.jobs_committed();
             (

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::jobs::{GroupChange, GroupChanged, group_changed_job};
-use super::{Domain, DomainError, Source};
+use super::{AfterCommit, Domain, DomainError, Source};
 use crate::store::{self, Assignee, GroupRow, SyncFlag};
 use crate::time::now_ms;
 
@@ -13,6 +13,33 @@ use crate::time::now_ms;
 pub struct AssignOutcome {
     pub new_assignment: bool,
     pub updated_assignment: bool,
+}
+
+/// What an assignment reads before its write transaction: on SQLite a writer
+/// waiting for a second pooled connection can starve, so reads on other
+/// connections come first.
+#[derive(Clone, Debug)]
+pub(super) struct AssigneeFacts {
+    email: Option<String>,
+    /// The organization of an assigned team.
+    team_org: Option<i64>,
+}
+
+/// An inbound assignee event, read and decided before its transaction.
+pub(super) enum InboundAssignee {
+    /// Deassign every linked group.
+    Deassign(Vec<i64>),
+    /// Assign each group to the user with the tracker's email who can see it.
+    Assign(Vec<(i64, i64, AssigneeFacts)>),
+}
+
+impl InboundAssignee {
+    pub(super) fn groups(&self) -> Vec<i64> {
+        match self {
+            InboundAssignee::Deassign(groups) => groups.clone(),
+            InboundAssignee::Assign(assigned) => assigned.iter().map(|(g, _, _)| *g).collect(),
+        }
+    }
 }
 
 impl Domain {
@@ -31,24 +58,56 @@ impl Domain {
                 updated_assignment: false,
             });
         }
-        // Reads on other connections happen before the write transaction starts:
-        // on SQLite a writer waiting for a second pooled connection can starve.
-        let (assignee_email, team_org) = match to {
-            Assignee::User(user) => {
-                let user = self.store.user(user).await?;
-                (user.emails.first().map(|e| e.email.clone()), None)
-            }
-            Assignee::Team(team) => (None, Some(self.store.team(team).await?.organization_id)),
-        };
+        let facts = self.assignee_facts(to).await?;
+        let mut after = AfterCommit::default();
         let mut tx = self.store.begin_write().await?;
-        let row = store::group_row(&mut tx, group).await?;
-        if team_org.is_some_and(|org| org != row.organization_id) {
+        let outcome = self
+            .assign_in(&mut tx, &mut after, group, to, &facts, source, create_only)
+            .await?;
+        tx.commit().await?;
+        self.committed(after);
+        Ok(outcome)
+    }
+
+    pub(super) async fn assignee_facts(&self, to: Assignee) -> Result<AssigneeFacts, DomainError> {
+        Ok(match to {
+            Assignee::User(user) => AssigneeFacts {
+                email: self
+                    .store
+                    .user(user)
+                    .await?
+                    .emails
+                    .first()
+                    .map(|e| e.email.clone()),
+                team_org: None,
+            },
+            Assignee::Team(team) => AssigneeFacts {
+                email: None,
+                team_org: Some(self.store.team(team).await?.organization_id),
+            },
+        })
+    }
+
+    /// [`Self::assign`] inside the caller's write transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn assign_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        after: &mut AfterCommit,
+        group: i64,
+        to: Assignee,
+        facts: &AssigneeFacts,
+        source: Source,
+        create_only: bool,
+    ) -> Result<AssignOutcome, DomainError> {
+        let row = store::group_row(tx, group).await?;
+        if facts.team_org.is_some_and(|org| org != row.organization_id) {
             return Err(DomainError::Invalid(
                 "the team belongs to another organization".into(),
             ));
         }
-        store::subscribe(&mut tx, &row, to, "assigned").await?;
-        let previous = store::current_assignee(&mut tx, group).await?;
+        store::subscribe(tx, &row, to, "assigned").await?;
+        let previous = store::current_assignee(tx, group).await?;
         let outcome = match previous {
             None => AssignOutcome {
                 new_assignment: true,
@@ -59,26 +118,24 @@ impl Domain {
                 updated_assignment: !create_only && prev != to,
             },
         };
+        after.assigned.push(group);
         if !(outcome.new_assignment || outcome.updated_assignment) {
-            tx.commit().await?;
-            self.assignee_exists.mark_assigned(group);
             return Ok(outcome);
         }
-        store::put_assignee(&mut tx, &row, to).await?;
+        store::put_assignee(tx, &row, to).await?;
         let (id, kind) = match to {
             Assignee::User(id) => (id, "user"),
             Assignee::Team(id) => (id, "team"),
         };
         let data = json!({
             "assignee": id.to_string(),
-            "assigneeEmail": assignee_email,
+            "assigneeEmail": facts.email,
             "assigneeType": kind,
         });
-        store::insert_activity(&mut tx, &row, "assigned", source.acting_user(), &data).await?;
-        store::insert_history(&mut tx, &row, "assigned", source.acting_user(), Some(to)).await?;
+        store::insert_activity(tx, &row, "assigned", source.acting_user(), &data).await?;
+        store::insert_history(tx, &row, "assigned", source.acting_user(), Some(to)).await?;
         if let Some(prev) = previous {
-            self.drop_replaced_subscription(&mut tx, &row, prev, to)
-                .await?;
+            self.drop_replaced_subscription(tx, &row, prev, to).await?;
         }
         let changed = GroupChanged {
             change: GroupChange::Assigned,
@@ -89,43 +146,47 @@ impl Domain {
             team: matches!(to, Assignee::Team(_)),
             source_integration: source.integration(),
         };
-        store::insert_job(&mut tx, &group_changed_job(group, &changed), now_ms()).await?;
-        tx.commit().await?;
-        self.jobs_committed();
-        self.assignee_exists.mark_assigned(group);
+        store::insert_job(tx, &group_changed_job(group, &changed), now_ms()).await?;
+        after.jobs = true;
         Ok(outcome)
     }
 
     /// Remove the group's assignee. Nothing happens when there is none.
     /// Returns whether an assignee was removed.
     pub async fn deassign(&self, group: i64, source: Source) -> Result<bool, DomainError> {
+        let mut after = AfterCommit::default();
         let mut tx = self.store.begin_write().await?;
-        let row = store::group_row(&mut tx, group).await?;
-        let Some(previous) = store::current_assignee(&mut tx, group).await? else {
-            tx.commit().await?;
+        let removed = self.deassign_in(&mut tx, &mut after, group, source).await?;
+        tx.commit().await?;
+        self.committed(after);
+        Ok(removed)
+    }
+
+    /// [`Self::deassign`] inside the caller's write transaction.
+    pub(super) async fn deassign_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        after: &mut AfterCommit,
+        group: i64,
+        source: Source,
+    ) -> Result<bool, DomainError> {
+        let row = store::group_row(tx, group).await?;
+        let Some(previous) = store::current_assignee(tx, group).await? else {
             return Ok(false);
         };
-        store::delete_assignee(&mut tx, group).await?;
-        store::insert_activity(
-            &mut tx,
-            &row,
-            "unassigned",
-            source.acting_user(),
-            &json!({}),
-        )
-        .await?;
-        store::insert_history(&mut tx, &row, "unassigned", source.acting_user(), None).await?;
-        store::unsubscribe_assigned(&mut tx, group, previous).await?;
+        store::delete_assignee(tx, group).await?;
+        store::insert_activity(tx, &row, "unassigned", source.acting_user(), &json!({})).await?;
+        store::insert_history(tx, &row, "unassigned", source.acting_user(), None).await?;
+        store::unsubscribe_assigned(tx, group, previous).await?;
         let changed = GroupChanged {
             change: GroupChange::Unassigned,
             user: None,
             team: false,
             source_integration: source.integration(),
         };
-        store::insert_job(&mut tx, &group_changed_job(group, &changed), now_ms()).await?;
-        tx.commit().await?;
-        self.jobs_committed();
-        self.assignee_exists.invalidate(&[group]);
+        store::insert_job(tx, &group_changed_job(group, &changed), now_ms()).await?;
+        after.jobs = true;
+        after.unassigned.push(group);
         Ok(true)
     }
 
@@ -148,15 +209,16 @@ impl Domain {
         Ok(())
     }
 
-    /// `sync_group_assignee_inbound`: a tracker says its issue `key` is now
-    /// assigned to `email` (or to nobody). Returns the affected group ids: every
-    /// linked group on deassign, the groups actually assigned on assign.
-    pub async fn sync_assignee_inbound(
+    /// `sync_group_assignee_inbound`, its reads: a tracker says its issue `key`
+    /// is now assigned to `email` (or to nobody). Every linked group is
+    /// deassigned on deassign; on assign, the groups whose project a user with
+    /// that verified email can access. [`Self::apply_inbound_assignee`] writes it.
+    pub(super) async fn plan_inbound_assignee(
         &self,
         integration: i64,
         email: Option<&str>,
         key: &str,
-    ) -> Result<Vec<i64>, DomainError> {
+    ) -> Result<InboundAssignee, DomainError> {
         let orgs = self
             .store
             .orgs_that_sync(integration, SyncFlag::InboundAssignee)
@@ -164,26 +226,26 @@ impl Domain {
         let groups = self.store.groups_linked_to(integration, key, &orgs).await?;
         if groups.is_empty() {
             tracing::info!(integration, key, "inbound assignee: no affected groups");
-            return Ok(Vec::new());
         }
-        let source = Source::Integration(integration);
         let Some(email) = email else {
-            for g in &groups {
-                self.deassign(g.id, source).await?;
-            }
-            return Ok(groups.iter().map(|g| g.id).collect());
+            return Ok(InboundAssignee::Deassign(
+                groups.iter().map(|g| g.id).collect(),
+            ));
         };
-        let users = self.store.users_by_verified_email(email).await?;
-        let mut assigned = Vec::new();
+        let users = if groups.is_empty() {
+            Vec::new()
+        } else {
+            self.store.users_by_verified_email(email).await?
+        };
+        let mut assign = Vec::new();
         for g in &groups {
             let user = users
                 .iter()
                 .find(|(_, projects)| projects.contains(&g.project_id));
             match user {
                 Some((user, _)) => {
-                    self.assign(g.id, Assignee::User(*user), source, false)
-                        .await?;
-                    assigned.push(g.id);
+                    let facts = self.assignee_facts(Assignee::User(*user)).await?;
+                    assign.push((g.id, *user, facts));
                 }
                 None => tracing::info!(
                     integration,
@@ -192,6 +254,31 @@ impl Domain {
                 ),
             }
         }
-        Ok(assigned)
+        Ok(InboundAssignee::Assign(assign))
+    }
+
+    /// Write a planned inbound assignee event in the caller's transaction.
+    pub(super) async fn apply_inbound_assignee(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        after: &mut AfterCommit,
+        integration: i64,
+        plan: &InboundAssignee,
+    ) -> Result<(), DomainError> {
+        let source = Source::Integration(integration);
+        match plan {
+            InboundAssignee::Deassign(groups) => {
+                for g in groups {
+                    self.deassign_in(tx, after, *g, source).await?;
+                }
+            }
+            InboundAssignee::Assign(assign) => {
+                for (g, user, facts) in assign {
+                    self.assign_in(tx, after, *g, Assignee::User(*user), facts, source, false)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -2,14 +2,15 @@
 //! normalized events, and each is applied to the linked groups unless a newer
 //! event about the same external issue was applied already.
 
+use super::assignment::InboundAssignee;
 use super::jobs::{WebhookPayload, call_failure};
 use super::status::GroupStatus;
-use super::{Domain, DomainError};
+use super::{AfterCommit, Domain, DomainError};
 use crate::plugins::bindings::provider_types::{
     Change, InboundEvent, IncomingRequest, StatusAction,
 };
 use crate::queue::Outcome;
-use crate::store::{Integration, Job, StoreError};
+use crate::store::{self, Integration, Job, StoreError};
 
 impl Domain {
     /// Run a `webhook` job.
@@ -53,7 +54,7 @@ impl Domain {
         };
         let provider = (plugin.name(), plugin.info.display_name.as_str());
         let (applied, stale) = self
-            .apply_events(&integration, provider, events, job.event_time)
+            .apply_events(&integration, provider, events, job.event_time, job.id)
             .await?;
         Ok(Outcome::note(format!(
             "{applied} event(s) applied, {stale} older than the last applied and ignored"
@@ -61,14 +62,17 @@ impl Domain {
     }
 
     /// Apply a delivery's events to the linked groups; `fallback_time` is the
-    /// delivery's event time, for events that carry none. Returns how many were
-    /// applied and how many were older than the last applied and ignored.
+    /// delivery's event time, for events that carry none, and `arrival` its
+    /// place in arrival order (its job id), which breaks ties between equal
+    /// times. Returns how many were applied and how many were older than the
+    /// last applied and ignored.
     pub async fn apply_events(
         &self,
         integration: &Integration,
         provider: (&str, &str),
         events: Vec<InboundEvent>,
         fallback_time: Option<i64>,
+        arrival: i64,
     ) -> Result<(usize, usize), DomainError> {
         let (mut applied, mut stale) = (0, 0);
         for event in events {
@@ -80,6 +84,7 @@ impl Domain {
                     event.external_issue,
                     event.change,
                     time,
+                    arrival,
                 )
                 .await?
             {
@@ -92,7 +97,9 @@ impl Domain {
     }
 
     /// Apply one event; false when it is older than the last one applied to
-    /// this issue for the same kind of change.
+    /// this issue for the same kind of change. The clock moves in the
+    /// transaction that applies the change, so deliveries may be processed
+    /// concurrently and in any order: the newest is the one that stays.
     async fn apply_event(
         &self,
         integration: &Integration,
@@ -100,39 +107,64 @@ impl Domain {
         issue: String,
         change: Change,
         time: Option<i64>,
+        arrival: i64,
     ) -> Result<bool, DomainError> {
         let clock = match &change {
             Change::Assignee(_) => "assignee",
             Change::Status(s) if matches!(s.action, StatusAction::None) => return Ok(true),
             Change::Status(_) => "status",
         };
+        enum Plan {
+            Assignee(InboundAssignee),
+            Status(Vec<i64>, GroupStatus),
+        }
+        let plan = match &change {
+            Change::Assignee(email) => Plan::Assignee(
+                self.plan_inbound_assignee(integration.id, email.as_deref(), &issue)
+                    .await?,
+            ),
+            Change::Status(change) => Plan::Status(
+                self.plan_inbound_status(integration.id, &issue).await?,
+                match change.action {
+                    StatusAction::Resolve => GroupStatus::Resolved,
+                    _ => GroupStatus::Unresolved,
+                },
+            ),
+        };
+        let mut after = AfterCommit::default();
+        let mut tx = self.store.begin_write().await?;
         if let Some(time) = time
-            && !self
-                .store
-                .advance_issue_clock(integration.id, &issue, clock, time)
+            && !store::advance_issue_clock(&mut tx, integration.id, &issue, clock, time, arrival)
                 .await?
         {
+            drop(tx);
             tracing::info!(integration = integration.id, %issue, clock, time, "older event ignored");
             return Ok(false);
         }
-        match change {
-            Change::Assignee(email) => {
-                let groups = self
-                    .sync_assignee_inbound(integration.id, email.as_deref(), &issue)
+        match plan {
+            Plan::Assignee(plan) => {
+                self.apply_inbound_assignee(&mut tx, &mut after, integration.id, &plan)
                     .await?;
+                tx.commit().await?;
+                let groups = plan.groups();
                 tracing::info!(integration = integration.id, %issue, ?groups, "inbound assignee applied");
             }
-            Change::Status(change) => {
-                let status = match change.action {
-                    StatusAction::Resolve => GroupStatus::Resolved,
-                    _ => GroupStatus::Unresolved,
-                };
+            Plan::Status(groups, status) => {
                 let groups = self
-                    .sync_status_inbound(integration.id, provider, &issue, status)
+                    .apply_inbound_status(
+                        &mut tx,
+                        &mut after,
+                        integration.id,
+                        provider,
+                        &groups,
+                        status,
+                    )
                     .await?;
+                tx.commit().await?;
                 tracing::info!(integration = integration.id, %issue, ?groups, "inbound status applied");
             }
         }
+        self.committed(after);
         Ok(true)
     }
 }

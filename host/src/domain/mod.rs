@@ -96,8 +96,32 @@ impl Domain {
         self.jobs_written.clone()
     }
 
-    /// Wake idle workers: jobs were committed.
+    /// Wake an idle worker: jobs were committed. Each worker that claims a
+    /// job wakes the next, so one signal is enough for a batch of jobs.
     pub fn jobs_committed(&self) {
-        self.jobs_written.notify_waiters();
+        self.jobs_written.notify_one();
     }
+
+    /// What a committed transaction leaves for this process to do.
+    fn committed(&self, after: AfterCommit) {
+        if after.jobs {
+            self.jobs_committed();
+        }
+        for group in after.assigned {
+            self.assignee_exists.mark_assigned(group);
+        }
+        self.assignee_exists.invalidate(&after.unassigned);
+    }
+}
+
+/// Collected inside a write transaction, acted on once it committed: nothing
+/// may wake a worker or fill a cache for a change that could still roll back.
+#[derive(Debug, Default)]
+struct AfterCommit {
+    /// Jobs were written.
+    jobs: bool,
+    /// Groups now known to have an assignee.
+    assigned: Vec<i64>,
+    /// Groups whose assignee was removed.
+    unassigned: Vec<i64>,
 }

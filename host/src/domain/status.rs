@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::jobs::{GroupChange, GroupChanged, group_changed_job};
-use super::{Domain, DomainError, Source};
+use super::{AfterCommit, Domain, DomainError, Source};
 use crate::store::{self, SyncFlag};
 use crate::time::now_ms;
 
@@ -41,26 +41,37 @@ impl Domain {
         source: Source,
         activity_data: Value,
     ) -> Result<bool, DomainError> {
+        let mut after = AfterCommit::default();
         let mut tx = self.store.begin_write().await?;
-        let row = store::group_row(&mut tx, group).await?;
+        let changed = self
+            .set_status_in(&mut tx, &mut after, group, status, source, &activity_data)
+            .await?;
+        tx.commit().await?;
+        self.committed(after);
+        Ok(changed)
+    }
+
+    /// [`Self::set_status`] inside the caller's write transaction.
+    pub(super) async fn set_status_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        after: &mut AfterCommit,
+        group: i64,
+        status: GroupStatus,
+        source: Source,
+        activity_data: &Value,
+    ) -> Result<bool, DomainError> {
+        let row = store::group_row(tx, group).await?;
         if row.status == status.as_str() {
-            tx.commit().await?;
             return Ok(false);
         }
         let (substatus, activity) = match status {
             GroupStatus::Resolved => (None, "set_resolved"),
             GroupStatus::Unresolved => (Some("ongoing"), "set_unresolved"),
         };
-        store::set_status(&mut tx, group, status.as_str(), substatus).await?;
-        store::insert_activity(
-            &mut tx,
-            &row,
-            activity,
-            source.acting_user(),
-            &activity_data,
-        )
-        .await?;
-        store::insert_history(&mut tx, &row, status.as_str(), source.acting_user(), None).await?;
+        store::set_status(tx, group, status.as_str(), substatus).await?;
+        store::insert_activity(tx, &row, activity, source.acting_user(), activity_data).await?;
+        store::insert_history(tx, &row, status.as_str(), source.acting_user(), None).await?;
         let changed = GroupChanged {
             change: match status {
                 GroupStatus::Resolved => GroupChange::Resolved,
@@ -70,27 +81,38 @@ impl Domain {
             team: false,
             source_integration: source.integration(),
         };
-        store::insert_job(&mut tx, &group_changed_job(group, &changed), now_ms()).await?;
-        tx.commit().await?;
-        self.jobs_committed();
+        store::insert_job(tx, &group_changed_job(group, &changed), now_ms()).await?;
+        after.jobs = true;
         Ok(true)
     }
 
-    /// The inbound status task: a tracker moved issue `key` across the done line.
-    /// Applies to the linked groups of every organization with inbound status
-    /// sync on; returns the groups that changed.
-    pub async fn sync_status_inbound(
+    /// The inbound status task, its reads: a tracker moved issue `key` across
+    /// the done line. It applies to the linked groups of every organization
+    /// with inbound status sync on.
+    pub(super) async fn plan_inbound_status(
         &self,
         integration: i64,
-        provider: (&str, &str),
         key: &str,
-        status: GroupStatus,
     ) -> Result<Vec<i64>, DomainError> {
         let orgs = self
             .store
             .orgs_that_sync(integration, SyncFlag::InboundStatus)
             .await?;
         let groups = self.store.groups_linked_to(integration, key, &orgs).await?;
+        Ok(groups.iter().map(|g| g.id).collect())
+    }
+
+    /// Write a planned inbound status change in the caller's transaction;
+    /// returns the groups that changed.
+    pub(super) async fn apply_inbound_status(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        after: &mut AfterCommit,
+        integration: i64,
+        provider: (&str, &str),
+        groups: &[i64],
+        status: GroupStatus,
+    ) -> Result<Vec<i64>, DomainError> {
         // Resolution strategies that target releases need releases, which this host
         // does not model; every strategy resolves plainly (Sentry's fallback when a
         // project has no open release).
@@ -99,13 +121,14 @@ impl Domain {
             "provider_key": provider.0,
             "integration_id": integration,
         });
+        let source = Source::Integration(integration);
         let mut changed = Vec::new();
         for g in groups {
             if self
-                .set_status(g.id, status, Source::Integration(integration), data.clone())
+                .set_status_in(tx, after, *g, status, source, &data)
                 .await?
             {
-                changed.push(g.id);
+                changed.push(*g);
             }
         }
         Ok(changed)

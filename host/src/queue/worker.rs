@@ -58,8 +58,8 @@ impl Workers {
     }
 }
 
-/// Start `settings.workers` workers. `wake` is notified whenever jobs were
-/// written in this process.
+/// Start `settings.workers` workers. `wake` is notified (`notify_one`)
+/// whenever jobs were written in this process.
 pub fn start<R: Runner>(
     store: Store,
     runner: Arc<R>,
@@ -129,6 +129,9 @@ impl<R: Runner> Worker<R> {
             let lease_until = now + self.settings.lease.as_millis() as i64;
             let wait = match self.store.claim_job(&self.owner, lease_until, now).await {
                 Ok(Some(job)) => {
+                    // Pass the baton: there may be more, and an idle worker
+                    // looks; the one that finds nothing does not wake another.
+                    self.wake.notify_one();
                     self.execute(job).await;
                     continue;
                 }
@@ -200,8 +203,8 @@ impl<R: Runner> Worker<R> {
                 tracing::error!(id, kind = %kind, error = %err, "cannot record a job's result")
             }
         }
-        // A finished job may free the next in its line, and follow-ups are new work.
-        self.wake.notify_waiters();
+        // The next job in this one's line and its follow-ups are claimed by this
+        // worker's next round.
     }
 
     async fn record(

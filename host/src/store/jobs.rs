@@ -5,7 +5,8 @@
 //! the worker renews), then `done` or `dead` (dead-lettered: the retry schedule
 //! ran out, or the error cannot be fixed by retrying). Jobs that share a serial
 //! key run one at a time, in id order; a finished job leaves the line by
-//! dropping its serial key, so the serial index only holds live jobs.
+//! dropping its serial key, so the serial index only holds live jobs. Jobs
+//! without one run as soon as a worker is free.
 
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
@@ -31,11 +32,21 @@ pub struct NewJob {
 /// the provider's event time, and an older event is ignored when it comes last.
 const OVERTAKABLE: &str = "webhook";
 
-/// The line a job waits in: one per integration for webhooks, one per
-/// group for its fan-out, one per target and group for outbound calls.
-pub fn serial_key(kind: &str, integration: Option<i64>, group: Option<i64>) -> Option<String> {
+/// The line a job waits in: one per group for its fan-out, one per target
+/// and group for outbound calls. A webhook that carries the provider's event
+/// time waits in none: its events are checked against the issue's clock in
+/// the transaction that applies them, so they may run in any order and the
+/// newest still wins. Only webhooks without a time keep their integration's
+/// arrival order.
+pub fn serial_key(
+    kind: &str,
+    integration: Option<i64>,
+    group: Option<i64>,
+    event_time: Option<i64>,
+) -> Option<String> {
     let part = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
     Some(match kind {
+        "webhook" if event_time.is_some() => return None,
         "webhook" => format!("webhook:{}", part(integration)),
         "group_changed" => format!("group:{}", part(group)),
         _ => format!("{kind}:{}:{}", part(integration), part(group)),
@@ -124,7 +135,12 @@ pub async fn insert_job(conn: &mut AnyConnection, job: &NewJob, now: i64) -> Res
     .bind(job.kind)
     .bind(job.integration_id)
     .bind(job.group_id)
-    .bind(serial_key(job.kind, job.integration_id, job.group_id))
+    .bind(serial_key(
+        job.kind,
+        job.integration_id,
+        job.group_id,
+        job.event_time,
+    ))
     .bind(job.dedup_key.as_deref())
     .bind(job.body_sha256.as_deref())
     .bind(job.event_time)
@@ -134,6 +150,29 @@ pub async fn insert_job(conn: &mut AnyConnection, job: &NewJob, now: i64) -> Res
     .bind(job.verified_by.as_deref())
     .fetch_optional(&mut *conn)
     .await?)
+}
+
+/// Same delivery id, different body: the sender reused an id, or someone
+/// replays a signed request with another body. The first is kept; say so.
+async fn warn_when_body_differs(conn: &mut AnyConnection, job: &NewJob) -> Result<()> {
+    let stored: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT body_sha256 FROM jobs WHERE kind = $1 AND integration_id = $2 AND dedup_key = $3",
+    )
+    .bind(job.kind)
+    .bind(job.integration_id)
+    .bind(job.dedup_key.as_deref())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(stored) = stored
+        && stored != job.body_sha256
+    {
+        tracing::warn!(
+            integration = job.integration_id,
+            dedup_key = job.dedup_key.as_deref().unwrap_or(""),
+            "a repeated delivery id arrived with a different body; the first one is kept"
+        );
+    }
+    Ok(())
 }
 
 fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
@@ -174,30 +213,35 @@ impl Store {
     /// Store a verified webhook. It is committed (synchronous=FULL on SQLite)
     /// when this returns: only then may the tracker hear 2xx.
     pub async fn enqueue_webhook(&self, job: &NewJob, now: i64) -> Result<Enqueued> {
-        let mut conn = self.pool.acquire().await?;
-        if let Some(id) = insert_job(&mut conn, job, now).await? {
-            return Ok(Enqueued::Stored(id));
+        let mut stored = self
+            .enqueue_webhooks(std::slice::from_ref(job), now)
+            .await?;
+        stored.pop().ok_or(StoreError::NotFound("stored webhook"))
+    }
+
+    /// Store verified webhooks in one transaction: one commit, and on SQLite
+    /// one fsync, for all of them. Committed when this returns.
+    pub async fn enqueue_webhooks(&self, jobs: &[NewJob], now: i64) -> Result<Vec<Enqueued>> {
+        // Several processes may store the same deliveries at once (a tracker
+        // retrying against another one): inserting in one order everywhere
+        // means their transactions wait for each other instead of deadlocking
+        // on each other's dedup keys.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by_key(|&i| (jobs[i].integration_id, jobs[i].dedup_key.as_deref()));
+        let mut out = vec![Enqueued::Duplicate; jobs.len()];
+        let mut tx = self.begin_write().await?;
+        for i in order {
+            let job = &jobs[i];
+            out[i] = match insert_job(&mut tx, job, now).await? {
+                Some(id) => Enqueued::Stored(id),
+                None => {
+                    warn_when_body_differs(&mut tx, job).await?;
+                    Enqueued::Duplicate
+                }
+            };
         }
-        // Same delivery id, different body: the sender reused an id, or someone
-        // replays a signed request with another body. Keep the first; say so.
-        let stored: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT body_sha256 FROM jobs WHERE kind = $1 AND integration_id = $2 AND dedup_key = $3",
-        )
-        .bind(job.kind)
-        .bind(job.integration_id)
-        .bind(job.dedup_key.as_deref())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(stored) = stored
-            && stored != job.body_sha256
-        {
-            tracing::warn!(
-                integration = job.integration_id,
-                dedup_key = job.dedup_key.as_deref().unwrap_or(""),
-                "a repeated delivery id arrived with a different body; the first one is kept"
-            );
-        }
-        Ok(Enqueued::Duplicate)
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Claim the next job that is due and first in its line, for `owner`
@@ -358,7 +402,7 @@ impl Store {
                 job.state, job.kind
             )));
         }
-        let key = serial_key(&job.kind, job.integration_id, job.group_id);
+        let key = serial_key(&job.kind, job.integration_id, job.group_id, job.event_time);
         sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_after = $2, serial_key = $3, \
              finished_at = NULL, note = 'replayed' WHERE id = $1 AND state IN ('dead', 'done')",
@@ -445,28 +489,35 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
 
-    /// Record the provider's time of a `change` to `issue` unless a newer one
-    /// was applied already. False: the event is older than the last applied.
-    pub async fn advance_issue_clock(
-        &self,
-        integration: i64,
-        issue: &str,
-        change: &str,
-        event_time: i64,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO external_issue_clocks (integration_id, external_issue, change, event_time) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (integration_id, external_issue, change) DO UPDATE SET event_time = $4 \
-             WHERE external_issue_clocks.event_time <= $4",
-        )
-        .bind(integration)
-        .bind(issue)
-        .bind(change)
-        .bind(event_time)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
+/// Record the provider's time of a `change` to `issue` unless a newer one
+/// was applied already; false: the event is older than the last applied.
+/// Equal times are told apart by `arrival` (the delivery's job id): the later
+/// arrival is the newer. Run it in the transaction that applies the change:
+/// on PostgreSQL the clock's row stays locked until then, so concurrent
+/// events about one issue apply one after the other and the newest last.
+pub async fn advance_issue_clock(
+    conn: &mut AnyConnection,
+    integration: i64,
+    issue: &str,
+    change: &str,
+    event_time: i64,
+    arrival: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO external_issue_clocks (integration_id, external_issue, change, event_time, arrival) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (integration_id, external_issue, change) DO UPDATE SET event_time = $4, arrival = $5 \
+         WHERE external_issue_clocks.event_time < $4 \
+            OR (external_issue_clocks.event_time = $4 AND external_issue_clocks.arrival <= $5)",
+    )
+    .bind(integration)
+    .bind(issue)
+    .bind(change)
+    .bind(event_time)
+    .bind(arrival)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

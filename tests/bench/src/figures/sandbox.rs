@@ -187,7 +187,15 @@ impl InProcess {
         let count = events.len();
         let (applied, stale) = self
             .domain
-            .apply_events(&integration, provider, events, time)
+            // Every delivery has its own time here, so the arrival that breaks
+            // ties between equal times can be that time.
+            .apply_events(
+                &integration,
+                provider,
+                events,
+                time,
+                time.unwrap_or_default(),
+            )
             .await?;
         // A delivery overtaken by a later one about the same issue is ignored
         // as older, which is correct; it is counted, and there should be few.
