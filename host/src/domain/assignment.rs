@@ -3,10 +3,9 @@
 
 use serde_json::json;
 
-use super::jobs::{GroupChange, GroupChanged, group_changed_job};
+use super::jobs::{GroupChange, GroupChanged};
 use super::{AfterCommit, Domain, DomainError, Source};
 use crate::store::{self, Assignee, GroupRow, SyncFlag};
-use crate::time::now_ms;
 
 /// What an assignment did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,8 +145,7 @@ impl Domain {
             team: matches!(to, Assignee::Team(_)),
             source_integration: source.integration(),
         };
-        store::insert_job(tx, &group_changed_job(group, &changed), now_ms()).await?;
-        after.jobs = true;
+        self.fan_out(tx, after, &row, &changed).await?;
         Ok(outcome)
     }
 
@@ -184,8 +182,7 @@ impl Domain {
             team: false,
             source_integration: source.integration(),
         };
-        store::insert_job(tx, &group_changed_job(group, &changed), now_ms()).await?;
-        after.jobs = true;
+        self.fan_out(tx, after, &row, &changed).await?;
         after.unassigned.push(group);
         Ok(true)
     }

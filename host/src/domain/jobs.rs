@@ -2,11 +2,9 @@
 //!
 //! - `webhook`: a verified delivery, processed by its provider plugin
 //!   ([`super::inbound`]);
-//! - `group_changed`: written in the transaction of an assignment or status
-//!   change, it expands into one job per linked tracker and per notifier
-//!   ([`super::outbound`]);
-//! - `sync_status`, `sync_assignee`: one call to one tracker;
-//! - `notify`: one message to one notifier ([`super::notify`]).
+//! - `sync_status`, `sync_assignee`: one call to one tracker, written in the
+//!   transaction of the assignment or status change ([`super::outbound`]);
+//! - `notify`: one message to one notifier, written likewise ([`super::notify`]).
 
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use crate::plugins::PluginCallError;
 use crate::plugins::bindings::notifier::notifier_types::GroupEvent;
 use crate::plugins::bindings::types::{PluginError, UpstreamError};
 use crate::queue::{Outcome, Runner};
-use crate::store::{Job, NewJob, StoreError};
+use crate::store::{Job, StoreError};
 
 /// A change to a group that trackers and notifiers hear about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,27 +39,16 @@ impl GroupChange {
     }
 }
 
-/// The payload of a `group_changed` job.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A change to a group, as the fan-out sees it.
+#[derive(Clone, Debug)]
 pub struct GroupChanged {
     pub change: GroupChange,
     /// The user now assigned (`None` for a team or nobody).
     pub user: Option<i64>,
     /// Assigned to a team: told to notifiers, never pushed to trackers.
-    #[serde(default)]
     pub team: bool,
     /// The integration the change came from: never pushed back to it.
     pub source_integration: Option<i64>,
-}
-
-/// The `group_changed` job for `group`, to write in the change's transaction.
-pub fn group_changed_job(group: i64, changed: &GroupChanged) -> NewJob {
-    NewJob {
-        kind: "group_changed",
-        group_id: Some(group),
-        payload: serde_json::to_string(changed).unwrap_or_default(),
-        ..NewJob::default()
-    }
 }
 
 /// The payload of a `sync_status` / `sync_assignee` job.
@@ -112,10 +99,6 @@ impl Runner for Domain {
         let result = match job.kind.as_str() {
             "webhook" => match parse::<WebhookPayload>(&job) {
                 Ok(payload) => self.process_webhook(&job, payload).await,
-                Err(outcome) => return outcome,
-            },
-            "group_changed" => match parse::<GroupChanged>(&job) {
-                Ok(payload) => self.expand_group_change(&job, payload).await,
                 Err(outcome) => return outcome,
             },
             "sync_status" | "sync_assignee" => match parse::<SyncPayload>(&job) {

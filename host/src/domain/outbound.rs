@@ -1,30 +1,28 @@
-//! The outbound fan-out: a `group_changed` job expands into one job per linked
-//! external issue whose installation syncs that kind of change — except the
-//! tracker the change came from — and one per notifier of the organization.
-//! Each of those calls one plugin once.
+//! The outbound fan-out: a change to a group writes, in its own transaction,
+//! one job per linked external issue whose installation syncs that kind of
+//! change — except the tracker the change came from — and one per notifier of
+//! the organization. Each of those calls one plugin once.
+
+use sqlx::AnyConnection;
 
 use super::jobs::{GroupChange, GroupChanged, SyncPayload, call_failure};
-use super::{Domain, DomainError};
+use super::{AfterCommit, Domain, DomainError};
 use crate::plugins::bindings::provider_types::{ExternalIssue, StatusMapping};
 use crate::queue::Outcome;
-use crate::store::{Job, NewJob, StoreError, SyncFlag};
+use crate::store::{self, GroupRow, Job, NewJob, StoreError, SyncFlag};
+use crate::time::now_ms;
 
 impl Domain {
-    /// Run a `group_changed` job: write the calls it leads to.
-    pub(super) async fn expand_group_change(
+    /// Write the calls `changed` leads to, in the change's transaction.
+    pub(super) async fn fan_out(
         &self,
-        job: &Job,
-        changed: GroupChanged,
-    ) -> Result<Outcome, DomainError> {
-        let Some(group_id) = job.group_id else {
-            return Ok(Outcome::Fail {
-                error: "group_changed job without a group".into(),
-            });
-        };
-        let group = self.store.group(group_id).await?;
-        let org = self.store.project(group.project_id).await?.organization_id;
-        let mut follow_ups = Vec::new();
-
+        tx: &mut AnyConnection,
+        after: &mut AfterCommit,
+        group: &GroupRow,
+        changed: &GroupChanged,
+    ) -> Result<(), DomainError> {
+        let org = group.organization_id;
+        let mut calls = Vec::new();
         let sync = match changed.change {
             GroupChange::Resolved | GroupChange::Unresolved => {
                 Some(("sync_status", SyncFlag::OutboundStatus))
@@ -36,31 +34,30 @@ impl Domain {
             }
         };
         if let Some((kind, flag)) = sync {
-            for link in &group.external_issues {
+            for link in store::external_issues_of(tx, group.id).await? {
                 if changed.source_integration == Some(link.integration_id)
-                    || !self
-                        .store
-                        .should_sync(org, link.integration_id, flag)
+                    || !store::orgs_syncing(tx, link.integration_id, flag)
                         .await?
+                        .contains(&org)
                 {
                     continue;
                 }
                 let payload = SyncPayload {
-                    key: link.key.clone(),
-                    metadata: link.metadata.clone(),
+                    key: link.key,
+                    metadata: link.metadata,
                     resolved: changed.change == GroupChange::Resolved,
                     user: changed.user,
                 };
-                follow_ups.push(NewJob {
+                calls.push(NewJob {
                     kind,
                     integration_id: Some(link.integration_id),
-                    group_id: Some(group_id),
+                    group_id: Some(group.id),
                     payload: serde_json::to_string(&payload).unwrap_or_default(),
                     ..NewJob::default()
                 });
             }
         }
-        for (integration, broken) in self.store.org_installations(org).await? {
+        for (integration, broken) in store::installations_of(tx, org).await? {
             if self.registry.notifier(&integration.provider).is_none() {
                 continue;
             }
@@ -68,18 +65,21 @@ impl Domain {
                 tracing::info!(integration = integration.id, %reason, "notifier is broken; not sending");
                 continue;
             }
-            follow_ups.push(NewJob {
+            calls.push(NewJob {
                 kind: "notify",
                 integration_id: Some(integration.id),
-                group_id: Some(group_id),
+                group_id: Some(group.id),
                 payload: serde_json::json!({ "change": changed.change }).to_string(),
                 ..NewJob::default()
             });
         }
-        Ok(Outcome::Done {
-            note: Some(format!("{} call(s) queued", follow_ups.len())),
-            follow_ups,
-        })
+        let now = now_ms();
+        for call in &calls {
+            store::insert_job(tx, call, now).await?;
+        }
+        tracing::debug!(group = group.id, change = ?changed.change, calls = calls.len(), "outbound calls queued");
+        after.jobs |= !calls.is_empty();
+        Ok(())
     }
 
     /// Run a `sync_status` or `sync_assignee` job: one call to one tracker.

@@ -3,10 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::jobs::{GroupChange, GroupChanged, group_changed_job};
+use super::jobs::{GroupChange, GroupChanged};
 use super::{AfterCommit, Domain, DomainError, Source};
 use crate::store::{self, SyncFlag};
-use crate::time::now_ms;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupStatus {
@@ -81,8 +80,7 @@ impl Domain {
             team: false,
             source_integration: source.integration(),
         };
-        store::insert_job(tx, &group_changed_job(group, &changed), now_ms()).await?;
-        after.jobs = true;
+        self.fan_out(tx, after, &row, &changed).await?;
         Ok(true)
     }
 

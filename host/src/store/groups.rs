@@ -123,25 +123,7 @@ impl Store {
     }
 
     pub async fn group_external_issues(&self, group: i64) -> Result<Vec<LinkedIssue>> {
-        let rows = sqlx::query(
-            "SELECT ei.id, ei.integration_id, ei.key, ei.metadata FROM external_issues ei \
-             JOIN group_links gl ON gl.linked_id = ei.id AND gl.linked_type = $2 \
-             WHERE gl.group_id = $1 ORDER BY ei.id",
-        )
-        .bind(group)
-        .bind(LINKED_TYPE_ISSUE)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(LinkedIssue {
-                    id: r.try_get(0)?,
-                    integration_id: r.try_get(1)?,
-                    key: r.try_get(2)?,
-                    metadata: r.try_get(3)?,
-                })
-            })
-            .collect()
+        external_issues_of(&mut *self.pool.acquire().await?, group).await
     }
 
     /// Link `group` to the external issue `key` of `integration`, creating the
@@ -307,6 +289,29 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The external issues `group` is linked to.
+pub async fn external_issues_of(conn: &mut AnyConnection, group: i64) -> Result<Vec<LinkedIssue>> {
+    let rows = sqlx::query(
+        "SELECT ei.id, ei.integration_id, ei.key, ei.metadata FROM external_issues ei \
+         JOIN group_links gl ON gl.linked_id = ei.id AND gl.linked_type = $2 \
+         WHERE gl.group_id = $1 ORDER BY ei.id",
+    )
+    .bind(group)
+    .bind(LINKED_TYPE_ISSUE)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(LinkedIssue {
+                id: r.try_get(0)?,
+                integration_id: r.try_get(1)?,
+                key: r.try_get(2)?,
+                metadata: r.try_get(3)?,
+            })
+        })
+        .collect()
 }
 
 pub async fn group_row(conn: &mut AnyConnection, group: i64) -> Result<GroupRow> {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Result, Store, StoreError};
 use crate::time::now_ms;
@@ -207,18 +207,7 @@ impl Store {
 
     /// The organization's active installations, with why each is broken (if it is).
     pub async fn org_installations(&self, org: i64) -> Result<Vec<(Integration, Option<String>)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT i.{}, oi.broken_reason FROM integrations i \
-             JOIN organization_integrations oi ON oi.integration_id = i.id \
-             WHERE oi.organization_id = $1 AND oi.status = 'active' AND i.status = 'active' ORDER BY i.id",
-            INTEGRATION_COLUMNS.replace(", ", ", i.")
-        ))
-        .bind(org)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((integration_from_row(r)?, r.try_get(7)?)))
-            .collect()
+        installations_of(&mut *self.pool.acquire().await?, org).await
     }
 
     /// Stop using `org`'s installation of `integration` until it is installed again.
@@ -437,27 +426,50 @@ impl Store {
     /// Organizations that installed `integration` and switched `flag` on
     /// (Sentry's `where_should_sync`).
     pub async fn orgs_that_sync(&self, integration: i64, flag: SyncFlag) -> Result<Vec<i64>> {
-        let rows = sqlx::query(
-            "SELECT organization_id, config FROM organization_integrations \
-             WHERE integration_id = $1 AND status = 'active' ORDER BY organization_id",
-        )
-        .bind(integration)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut orgs = Vec::new();
-        for r in rows {
-            let config: String = r.try_get(1)?;
-            if flag_is_on(&config, flag)? {
-                orgs.push(r.try_get(0)?);
-            }
-        }
-        Ok(orgs)
+        orgs_syncing(&mut *self.pool.acquire().await?, integration, flag).await
     }
+}
 
-    /// Whether `org`'s installation of `integration` has `flag` on.
-    pub async fn should_sync(&self, org: i64, integration: i64, flag: SyncFlag) -> Result<bool> {
-        Ok(self.orgs_that_sync(integration, flag).await?.contains(&org))
+/// The organization's active installations, with why each is broken (if it is).
+pub async fn installations_of(
+    conn: &mut AnyConnection,
+    org: i64,
+) -> Result<Vec<(Integration, Option<String>)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT i.{}, oi.broken_reason FROM integrations i \
+         JOIN organization_integrations oi ON oi.integration_id = i.id \
+         WHERE oi.organization_id = $1 AND oi.status = 'active' AND i.status = 'active' ORDER BY i.id",
+        INTEGRATION_COLUMNS.replace(", ", ", i.")
+    ))
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((integration_from_row(r)?, r.try_get(7)?)))
+        .collect()
+}
+
+/// The organizations whose installation of `integration` has `flag` on.
+pub async fn orgs_syncing(
+    conn: &mut AnyConnection,
+    integration: i64,
+    flag: SyncFlag,
+) -> Result<Vec<i64>> {
+    let rows = sqlx::query(
+        "SELECT organization_id, config FROM organization_integrations \
+         WHERE integration_id = $1 AND status = 'active' ORDER BY organization_id",
+    )
+    .bind(integration)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut orgs = Vec::new();
+    for r in rows {
+        let config: String = r.try_get(1)?;
+        if flag_is_on(&config, flag)? {
+            orgs.push(r.try_get(0)?);
+        }
     }
+    Ok(orgs)
 }
 
 fn flag_is_on(config: &str, flag: SyncFlag) -> Result<bool> {

@@ -32,8 +32,7 @@ pub struct NewJob {
 /// the provider's event time, and an older event is ignored when it comes last.
 const OVERTAKABLE: &str = "webhook";
 
-/// The line a job waits in: one per group for its fan-out, one per target
-/// and group for outbound calls. A webhook that carries the provider's event
+/// The line a job waits in: one per target and group for outbound calls. A webhook that carries the provider's event
 /// time waits in none: its events are checked against the issue's clock in
 /// the transaction that applies them, so they may run in any order and the
 /// newest still wins. Only webhooks without a time keep their integration's
@@ -48,7 +47,6 @@ pub fn serial_key(
     Some(match kind {
         "webhook" if event_time.is_some() => return None,
         "webhook" => format!("webhook:{}", part(integration)),
-        "group_changed" => format!("group:{}", part(group)),
         _ => format!("{kind}:{}:{}", part(integration), part(group)),
     })
 }
@@ -264,24 +262,26 @@ impl Store {
                ORDER BY j.id LIMIT 1 {lock}) \
              RETURNING id, kind, integration_id, group_id, event_time, payload, body, attempts"
         );
+        let mut conn = self.writer().await?;
         let row = sqlx::query(&sql)
             .bind(owner)
             .bind(lease_until)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
     /// Extend the lease of a job this owner still holds; false when it lost it.
     pub async fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
+        let mut conn = self.writer().await?;
         let done = sqlx::query(
             "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
         .bind(id)
         .bind(owner)
         .bind(lease_until)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -330,6 +330,7 @@ impl Store {
         run_after: i64,
         now: i64,
     ) -> Result<bool> {
+        let mut conn = self.writer().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
              last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
@@ -341,7 +342,7 @@ impl Store {
         .bind(now)
         .bind(run_after)
         .bind(handled_by)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -355,6 +356,7 @@ impl Store {
         handled_by: Option<&str>,
         now: i64,
     ) -> Result<bool> {
+        let mut conn = self.writer().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'dead', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
              last_error = $3, last_failed_at = $4, finished_at = $4, handled_by = COALESCE($5, handled_by) \
@@ -365,7 +367,7 @@ impl Store {
         .bind(error)
         .bind(now)
         .bind(handled_by)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -373,11 +375,12 @@ impl Store {
     /// At start on SQLite, where this process is the only one: whatever was
     /// running belonged to a process that is gone.
     pub async fn release_all_leases(&self) -> Result<u64> {
+        let mut conn = self.writer().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL \
              WHERE state = 'running'",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected())
     }
@@ -403,6 +406,7 @@ impl Store {
             )));
         }
         let key = serial_key(&job.kind, job.integration_id, job.group_id, job.event_time);
+        let mut conn = self.writer().await?;
         sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_after = $2, serial_key = $3, \
              finished_at = NULL, note = 'replayed' WHERE id = $1 AND state IN ('dead', 'done')",
@@ -410,7 +414,7 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(key)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         self.job(id).await
     }
@@ -483,9 +487,10 @@ impl Store {
 
     /// Forget done jobs finished before `before` (dedup records included).
     pub async fn prune_jobs(&self, before: i64) -> Result<u64> {
+        let mut conn = self.writer().await?;
         let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND finished_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         Ok(done.rows_affected())
     }

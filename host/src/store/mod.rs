@@ -8,15 +8,17 @@ mod jobs;
 mod plugins;
 pub mod slug;
 pub mod snowflake;
+mod write;
 
 pub use directory::*;
 pub use groups::*;
 pub use integrations::*;
 pub use jobs::*;
 pub use plugins::*;
+pub use write::WriteTx;
 
+use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Transaction};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,7 @@ pub struct Store {
     backend: Backend,
     /// The region segment of snowflake ids made by this process.
     region: u16,
+    write_gate: write::WriteGate,
 }
 
 /// Attempts at inserting a row under a fresh snowflake id before giving up
@@ -137,6 +140,7 @@ impl Store {
             pool,
             backend,
             region: 0,
+            write_gate: write::WriteGate::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -176,16 +180,6 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// A transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can
-    /// fail with SQLITE_BUSY instead of waiting for the busy timeout.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
     }
 }
 
