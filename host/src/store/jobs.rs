@@ -251,18 +251,27 @@ impl Store {
             // SQLite runs the whole statement under its single write lock.
             Backend::Sqlite => "",
         };
+        // Free in its line: no earlier job of the same serial key is running,
+        // or pending and due (a webhook waiting for a retry may be overtaken).
+        let free = format!(
+            "NOT EXISTS (SELECT 1 FROM jobs e WHERE e.serial_key = j.serial_key AND e.id < j.id \
+               AND (e.state = 'running' OR (e.state = 'pending' \
+                    AND (e.kind <> '{OVERTAKABLE}' OR e.run_after <= $3))))"
+        );
+        // Taken-over leases first (they were claimed before anything pending);
+        // each branch walks `jobs_claim_order` and stops at the first match
+        // (the unary `+` keeps SQLite from picking `jobs_ready` and sorting
+        // every due job instead).
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
-             WHERE id = (SELECT j.id FROM jobs j \
-               WHERE j.state IN ('pending', 'running') \
-                 AND (CASE WHEN j.state = 'pending' THEN j.run_after <= $3 ELSE j.lease_until < $3 END) \
-                 AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.serial_key = j.serial_key AND e.id < j.id \
-                   AND (e.state = 'running' OR (e.state = 'pending' \
-                        AND (e.kind <> '{OVERTAKABLE}' OR e.run_after <= $3)))) \
-               ORDER BY j.id LIMIT 1 {lock}) \
+             WHERE id = COALESCE( \
+               (SELECT j.id FROM jobs j WHERE j.state = 'running' AND j.lease_until < $3 AND {free} \
+                ORDER BY j.id LIMIT 1 {lock}), \
+               (SELECT j.id FROM jobs j WHERE j.state = 'pending' AND +j.run_after <= $3 AND {free} \
+                ORDER BY j.id LIMIT 1 {lock})) \
              RETURNING id, kind, integration_id, group_id, event_time, payload, body, attempts"
         );
-        let mut conn = self.writer().await?;
+        let mut conn = self.lease_writer().await?;
         let row = sqlx::query(&sql)
             .bind(owner)
             .bind(lease_until)
@@ -274,7 +283,7 @@ impl Store {
 
     /// Extend the lease of a job this owner still holds; false when it lost it.
     pub async fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
-        let mut conn = self.writer().await?;
+        let mut conn = self.lease_writer().await?;
         let done = sqlx::query(
             "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )

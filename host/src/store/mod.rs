@@ -49,6 +49,9 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where job leases are written: on SQLite, connections whose commits are
+    /// not fsynced ([`sqlite_lease_pragmas`]); elsewhere the same pool.
+    leases: AnyPool,
     backend: Backend,
     /// The region segment of snowflake ids made by this process.
     region: u16,
@@ -130,14 +133,22 @@ impl Store {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             });
-        let options = if backend == Backend::Sqlite {
-            options.after_connect(sqlite_pragmas)
+        let (pool, leases) = if backend == Backend::Sqlite {
+            let pool = options.after_connect(sqlite_pragmas).connect(url).await?;
+            let leases = AnyPoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .max_connections(2)
+                .after_connect(sqlite_lease_pragmas)
+                .connect(url)
+                .await?;
+            (pool, leases)
         } else {
-            options
+            let pool = options.connect(url).await?;
+            (pool.clone(), pool)
         };
-        let pool = options.connect(url).await?;
         let store = Store {
             pool,
+            leases,
             backend,
             region: 0,
             write_gate: write::WriteGate::default(),
@@ -189,17 +200,34 @@ fn sqlite_pragmas<'c>(
     conn: &'c mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> futures_core::future::BoxFuture<'c, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        for pragma in [
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=5000",
-        ] {
-            sqlx::query(pragma).execute(&mut *conn).await?;
-        }
-        Ok(())
-    })
+    Box::pin(sqlite_setup(conn, "PRAGMA synchronous=FULL"))
+}
+
+/// For claiming and renewing leases: a commit is not fsynced (it reaches the
+/// disk with the next durable commit). A lease lost to a power cut only
+/// means its job runs again, which at-least-once processing allows, and on
+/// SQLite every lease is released at start anyway; the claim is on the way
+/// of every job, and an fsync is most of its cost.
+fn sqlite_lease_pragmas<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_core::future::BoxFuture<'c, Result<(), sqlx::Error>> {
+    Box::pin(sqlite_setup(conn, "PRAGMA synchronous=NORMAL"))
+}
+
+async fn sqlite_setup(
+    conn: &mut sqlx::AnyConnection,
+    synchronous: &str,
+) -> Result<(), sqlx::Error> {
+    for pragma in [
+        "PRAGMA journal_mode=WAL",
+        synchronous,
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=5000",
+    ] {
+        sqlx::query(pragma).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub(crate) fn conflict_or_sql(err: sqlx::Error, what: &str) -> StoreError {

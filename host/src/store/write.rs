@@ -11,7 +11,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{Backend, Result, Store};
@@ -94,12 +94,21 @@ impl Store {
     /// A connection to write through, in turn with this process's other
     /// writers on SQLite.
     pub async fn writer(&self) -> Result<WriteConn> {
+        self.writer_from(&self.pool).await
+    }
+
+    /// [`Self::writer`] for job leases, whose commits need not be durable.
+    pub(super) async fn lease_writer(&self) -> Result<WriteConn> {
+        self.writer_from(&self.leases).await
+    }
+
+    async fn writer_from(&self, pool: &AnyPool) -> Result<WriteConn> {
         let turn = match self.backend {
             Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
             Backend::Postgres => None,
         };
         Ok(WriteConn {
-            conn: self.pool.acquire().await?,
+            conn: pool.acquire().await?,
             _turn: turn,
         })
     }
