@@ -42,6 +42,16 @@ pub fn id_of(value: &Value) -> anyhow::Result<i64> {
         .with_context(|| format!("no integer id in {value}"))
 }
 
+/// The organization most tests start from: "Acme" with project "backend", and
+/// a team "core" on it whose one active member is a user with a verified email.
+#[derive(Clone, Copy, Debug)]
+pub struct OrgWithMember {
+    pub org: i64,
+    pub project: i64,
+    pub team: i64,
+    pub user: i64,
+}
+
 /// An HTTP client bound to one host, optionally with the admin token.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -175,6 +185,23 @@ impl ApiClient {
             201,
         )
         .await
+    }
+
+    /// [`OrgWithMember`] for the user `name` with verified `email`.
+    pub async fn org_with_member(&self, name: &str, email: &str) -> anyhow::Result<OrgWithMember> {
+        let org = id_of(&self.create_organization("Acme").await?)?;
+        let project = id_of(&self.create_project(org, "backend").await?)?;
+        let user = id_of(&self.create_user(name, &[(email, true)]).await?)?;
+        self.add_member(org, user).await?;
+        let team = id_of(&self.create_team(org, "core").await?)?;
+        self.add_team_project(team, project).await?;
+        self.add_team_member(team, user, true).await?;
+        Ok(OrgWithMember {
+            org,
+            project,
+            team,
+            user,
+        })
     }
 
     /// `POST /api/organizations/{org}/projects` → the project.

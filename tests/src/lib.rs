@@ -24,7 +24,7 @@ pub mod test_plugins;
 pub mod vsts_sim;
 pub mod webhook;
 
-pub use api::{ApiClient, ApiResponse, id_of};
+pub use api::{ApiClient, ApiResponse, OrgWithMember, id_of};
 pub use fixtures::{fixture, fixture_bytes};
 pub use host::{ADMIN_TOKEN, RawResponse, TestDatabase, TestHost};
 pub use sim::{DEFAULT_WAIT, Fault, RecordedRequest, Recorder};

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{ApiClient, id_of};
+use crate::api::{ApiClient, OrgWithMember, id_of};
 use crate::fixtures::fixture;
 use crate::host::RawResponse;
 use crate::jira_sim::JiraSim;
@@ -33,13 +33,12 @@ pub struct JiraScenario {
 
 impl JiraScenario {
     pub async fn setup(api: &ApiClient, jira: &JiraSim) -> anyhow::Result<JiraScenario> {
-        let org = id_of(&api.create_organization("Acme").await?)?;
-        let project = id_of(&api.create_project(org, "backend").await?)?;
-        let bob = id_of(&api.create_user("bob", &[(BOB_EMAIL, true)]).await?)?;
-        api.add_member(org, bob).await?;
-        let team = id_of(&api.create_team(org, "core").await?)?;
-        api.add_team_project(team, project).await?;
-        api.add_team_member(team, bob, true).await?;
+        let OrgWithMember {
+            org,
+            project,
+            team,
+            user: bob,
+        } = api.org_with_member("bob", BOB_EMAIL).await?;
         let input = json!({
             "base_url": jira.base_url(),
             "credential": {"type": "api_token", "email": "bot@example.com", "api_token": "tok"},

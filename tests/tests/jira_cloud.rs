@@ -11,7 +11,9 @@ use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
 use trackbridge_e2e::jira_sim::{BOB_ACCOUNT_ID, JiraAuth, JiraSim};
 use trackbridge_e2e::webhook::{ConnectToken, JIRA_ISSUE_UPDATED, hub_signature};
-use trackbridge_e2e::{ApiClient, DEFAULT_WAIT, RawResponse, TestHost, fixture, id_of};
+use trackbridge_e2e::{
+    ApiClient, DEFAULT_WAIT, OrgWithMember, RawResponse, TestHost, fixture, id_of,
+};
 
 const CLIENT_KEY: &str = "testserver.jira:123";
 const SHARED_SECRET: &str = "shared-super-secret";
@@ -64,13 +66,12 @@ impl Env {
         let host = TestHost::start().await?;
         let api = host.api().clone();
 
-        let org = id_of(&api.create_organization("Acme").await?)?;
-        let project = id_of(&api.create_project(org, "backend").await?)?;
-        let bob = id_of(&api.create_user("bob", &[(BOB_EMAIL, true)]).await?)?;
-        api.add_member(org, bob).await?;
-        let team = id_of(&api.create_team(org, "core").await?)?;
-        api.add_team_project(team, project).await?;
-        api.add_team_member(team, bob, true).await?;
+        let OrgWithMember {
+            org,
+            project,
+            user: bob,
+            ..
+        } = api.org_with_member("bob", BOB_EMAIL).await?;
 
         let input = match scheme {
             Scheme::Connect => json!({

@@ -16,7 +16,9 @@ use trackbridge_e2e::jira_server_sim::{
     TEST_PRIVATE_KEY, WebhookMode,
 };
 use trackbridge_e2e::jwt;
-use trackbridge_e2e::{ApiClient, DEFAULT_WAIT, RawResponse, TestHost, fixture, id_of};
+use trackbridge_e2e::{
+    ApiClient, DEFAULT_WAIT, OrgWithMember, RawResponse, TestHost, fixture, id_of,
+};
 
 const PROVIDER: &str = "jira-server";
 const WEBHOOK_PREFIX: &str = "/extensions/jira-server/issue-updated/";
@@ -90,13 +92,12 @@ impl Env {
         let host = TestHost::start().await?;
         let api = host.api().clone();
 
-        let org = id_of(&api.create_organization("Acme").await?)?;
-        let project = id_of(&api.create_project(org, "backend").await?)?;
-        let bob = id_of(&api.create_user("bob", &[(BOB_EMAIL, true)]).await?)?;
-        api.add_member(org, bob).await?;
-        let team = id_of(&api.create_team(org, "core").await?)?;
-        api.add_team_project(team, project).await?;
-        api.add_team_member(team, bob, true).await?;
+        let OrgWithMember {
+            org,
+            project,
+            user: bob,
+            ..
+        } = api.org_with_member("bob", BOB_EMAIL).await?;
 
         let integration = api
             .install_integration(

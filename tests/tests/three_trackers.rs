@@ -9,7 +9,7 @@ use trackbridge_e2e::jira_server_sim::{
 use trackbridge_e2e::jira_sim::{JiraAuth, JiraSim};
 use trackbridge_e2e::vsts_sim::{VstsAuth, VstsSim, work_item_path};
 use trackbridge_e2e::webhook::hub_signature;
-use trackbridge_e2e::{TestHost, fixture, id_of};
+use trackbridge_e2e::{OrgWithMember, TestHost, fixture, id_of};
 
 const BOB_EMAIL: &str = "bob@example.com";
 const HUB_SECRET: &str = "three-trackers-hub-secret";
@@ -29,13 +29,12 @@ async fn an_assignment_from_jira_cloud_reaches_jira_server_and_azure_devops_but_
 
     let host = TestHost::start().await?;
     let api = host.api();
-    let org = id_of(&api.create_organization("Acme").await?)?;
-    let project = id_of(&api.create_project(org, "backend").await?)?;
-    let bob = id_of(&api.create_user("bob", &[(BOB_EMAIL, true)]).await?)?;
-    api.add_member(org, bob).await?;
-    let team = id_of(&api.create_team(org, "core").await?)?;
-    api.add_team_project(team, project).await?;
-    api.add_team_member(team, bob, true).await?;
+    let OrgWithMember {
+        org,
+        project,
+        user: bob,
+        ..
+    } = api.org_with_member("bob", BOB_EMAIL).await?;
 
     let inputs: [(&str, Value); 3] = [
         (

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use trackbridge_e2e::jira_sim::{JiraAuth, JiraSim};
 use trackbridge_e2e::webhook::{ConnectToken, JIRA_ISSUE_UPDATED};
-use trackbridge_e2e::{ApiClient, fixture_bytes, id_of};
+use trackbridge_e2e::{ApiClient, OrgWithMember, fixture_bytes, id_of};
 
 use crate::load::{MakeRequest, post};
 
@@ -41,13 +41,7 @@ impl Scenario {
     /// switches on.
     pub async fn setup(api: &ApiClient) -> anyhow::Result<Scenario> {
         let jira = JiraSim::start(JiraAuth::connect(SHARED_SECRET, APP_KEY)).await?;
-        let org = id_of(&api.create_organization("Acme").await?)?;
-        let project = id_of(&api.create_project(org, "backend").await?)?;
-        let jess = id_of(&api.create_user("jess", &[(JESS_EMAIL, true)]).await?)?;
-        api.add_member(org, jess).await?;
-        let team = id_of(&api.create_team(org, "core").await?)?;
-        api.add_team_project(team, project).await?;
-        api.add_team_member(team, jess, true).await?;
+        let OrgWithMember { org, project, .. } = api.org_with_member("jess", JESS_EMAIL).await?;
         let input = json!({
             "base_url": jira.base_url(),
             "credential": {
