@@ -95,3 +95,36 @@ fn refuses_a_row(err: &StoreError) -> bool {
     matches!(err, StoreError::Sql(sqlx::Error::Database(db))
         if !matches!(db.kind(), sqlx::error::ErrorKind::Other))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(integration: Option<i64>) -> NewJob {
+        NewJob {
+            kind: "webhook",
+            integration_id: integration,
+            payload: "{}".into(),
+            ..NewJob::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_the_database_refuses_fails_alone_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let intake = Intake::start(store);
+        // On this single-threaded runtime all three are queued before the
+        // intake task runs, so one transaction takes them together; the middle
+        // one names an integration that does not exist (a foreign key).
+        let (first, refused, last) = tokio::join!(
+            intake.store(delivery(None)),
+            intake.store(delivery(Some(424_242))),
+            intake.store(delivery(None)),
+        );
+        assert!(matches!(first, Ok(Enqueued::Stored(_))), "{first:?}");
+        assert!(matches!(refused, Err(IntakeError::Store(_))), "{refused:?}");
+        assert!(matches!(last, Ok(Enqueued::Stored(_))), "{last:?}");
+    }
+}
