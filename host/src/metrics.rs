@@ -53,7 +53,7 @@ pub struct PluginLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IntegrationLabels {
-    /// The integration id; empty for the host's own fan-out jobs.
+    /// The integration id; empty for jobs that belong to no integration.
     pub integration: String,
 }
 

@@ -124,10 +124,10 @@ impl TestDatabase {
     }
 
     async fn postgres_at(admin_url: String) -> anyhow::Result<TestDatabase> {
-        let (url, name) = fresh_postgres_database(&admin_url, "tb_test").await?;
+        let database = fresh_postgres_database(&admin_url, "tb_test").await?;
         Ok(TestDatabase {
-            url,
-            postgres: Some(PostgresDatabase { admin_url, name }),
+            url: database.url().to_owned(),
+            postgres: Some(database),
             dir: tempfile::tempdir()?,
         })
     }
@@ -146,17 +146,25 @@ impl TestDatabase {
     }
 }
 
-/// A database made for one test, dropped when the test's host is: a suite that
-/// leaves its databases behind fills the disk.
-struct PostgresDatabase {
+/// A PostgreSQL database made for one test or benchmark, dropped with this
+/// value: a suite that leaves its databases behind fills the disk.
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
 }
 
 impl Drop for PostgresDatabase {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop may run inside the test's runtime: use a thread with its own.
+        // Drop may run inside a runtime, which cannot block on another future:
+        // a thread with a runtime of its own can.
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -182,11 +190,12 @@ impl Drop for PostgresDatabase {
 pub const POSTGRES_ENV: &str = "TRACKBRIDGE_TEST_POSTGRES";
 
 /// Create an empty database named `<prefix>_<pid>_<n>` on the server of
-/// `admin_url`; returns its URL and name.
+/// `admin_url` (a URL of an existing database there); it is dropped with the
+/// value returned.
 pub async fn fresh_postgres_database(
     admin_url: &str,
     prefix: &str,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<PostgresDatabase> {
     use sqlx::Connection as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -209,7 +218,11 @@ pub async fn fresh_postgres_database(
         .rsplit_once('/')
         .map(|(base, _)| base)
         .unwrap_or(admin_url);
-    Ok((format!("{base}/{name}"), name))
+    Ok(PostgresDatabase {
+        admin_url: admin_url.to_owned(),
+        url: format!("{base}/{name}"),
+        name,
+    })
 }
 
 fn init_logging() {

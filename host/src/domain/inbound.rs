@@ -141,29 +141,26 @@ impl Domain {
             tracing::info!(integration = integration.id, %issue, clock, time, "older event ignored");
             return Ok(false);
         }
-        match plan {
+        let groups = match plan {
             Plan::Assignee(plan) => {
                 self.apply_inbound_assignee(&mut tx, &mut after, integration.id, &plan)
                     .await?;
-                tx.commit().await?;
-                let groups = plan.groups();
-                tracing::info!(integration = integration.id, %issue, ?groups, "inbound assignee applied");
+                plan.groups()
             }
             Plan::Status(groups, status) => {
-                let groups = self
-                    .apply_inbound_status(
-                        &mut tx,
-                        &mut after,
-                        integration.id,
-                        provider,
-                        &groups,
-                        status,
-                    )
-                    .await?;
-                tx.commit().await?;
-                tracing::info!(integration = integration.id, %issue, ?groups, "inbound status applied");
+                self.apply_inbound_status(
+                    &mut tx,
+                    &mut after,
+                    integration.id,
+                    provider,
+                    &groups,
+                    status,
+                )
+                .await?
             }
-        }
+        };
+        tx.commit().await?;
+        tracing::info!(integration = integration.id, %issue, clock, ?groups, "inbound event applied");
         self.committed(after);
         Ok(true)
     }

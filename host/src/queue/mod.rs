@@ -1,7 +1,6 @@
 //! The durable queue: verified webhooks come in through the [`Intake`], and
-//! workers claim due jobs from the database, run
-//! them, and record the result — done (with the jobs it leads to, in the same
-//! transaction), retried on a schedule, or dead-lettered. The database is the
+//! workers claim due jobs from the database, run them, and record the result
+//! — done, retried on a schedule, or dead-lettered. The database is the
 //! queue, so several host processes on one PostgreSQL share it, and a job
 //! acknowledged to a tracker survives any crash of this process.
 

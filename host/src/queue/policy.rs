@@ -3,16 +3,12 @@
 
 use std::time::Duration;
 
-use crate::store::NewJob;
-
 /// The result of running a job once.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Finished; `follow_ups` are written in the same transaction.
-    Done {
-        note: Option<String>,
-        follow_ups: Vec<NewJob>,
-    },
+    /// Finished (what a job leads to was written by the job itself, in the
+    /// transaction of its change).
+    Done { note: Option<String> },
     /// Failed in a way that may pass later; `after` is the service's own
     /// Retry-After, when it gave one.
     Retry {
@@ -26,16 +22,12 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn done() -> Outcome {
-        Outcome::Done {
-            note: None,
-            follow_ups: Vec::new(),
-        }
+        Outcome::Done { note: None }
     }
 
     pub fn note(note: impl Into<String>) -> Outcome {
         Outcome::Done {
             note: Some(note.into()),
-            follow_ups: Vec::new(),
         }
     }
 }

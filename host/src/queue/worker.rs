@@ -203,8 +203,7 @@ impl<R: Runner> Worker<R> {
                 tracing::error!(id, kind = %kind, error = %err, "cannot record a job's result")
             }
         }
-        // The next job in this one's line and its follow-ups are claimed by this
-        // worker's next round.
+        // The next job in this one's line is claimed by this worker's next round.
     }
 
     async fn record(
@@ -217,17 +216,10 @@ impl<R: Runner> Worker<R> {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         match outcome {
-            Outcome::Done { note, follow_ups } => {
+            Outcome::Done { note } => {
                 tracing::debug!(id, kind, note = note.as_deref().unwrap_or(""), "job done");
                 self.store
-                    .complete_job(
-                        id,
-                        &self.owner,
-                        note.as_deref(),
-                        handled_by,
-                        &follow_ups,
-                        now,
-                    )
+                    .complete_job(id, &self.owner, note.as_deref(), handled_by, now)
                     .await
             }
             Outcome::Retry { error, after } => {

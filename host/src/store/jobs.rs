@@ -32,11 +32,11 @@ pub struct NewJob {
 /// the provider's event time, and an older event is ignored when it comes last.
 const OVERTAKABLE: &str = "webhook";
 
-/// The line a job waits in: one per target and group for outbound calls. A webhook that carries the provider's event
-/// time waits in none: its events are checked against the issue's clock in
-/// the transaction that applies them, so they may run in any order and the
-/// newest still wins. Only webhooks without a time keep their integration's
-/// arrival order.
+/// The line a job waits in: one per target and group for outbound calls. A
+/// webhook that carries the provider's event time waits in none: its events
+/// are checked against the issue's clock in the transaction that applies
+/// them, so they may run in any order and the newest still wins. Only
+/// webhooks without a time keep their integration's arrival order.
 pub fn serial_key(
     kind: &str,
     integration: Option<i64>,
@@ -88,7 +88,7 @@ pub struct JobView {
     pub handled_by: Option<String>,
 }
 
-/// Queue figures of one integration (`None`: the host's own fan-out jobs).
+/// Queue figures of one integration (`None`: jobs that belong to none).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct QueueStats {
     pub integration_id: Option<i64>,
@@ -295,18 +295,17 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Mark a job done and write the jobs it leads to, in one transaction.
-    /// False when the lease was lost (another worker took the job over).
+    /// Mark a job done. False when the lease was lost (another worker took
+    /// the job over).
     pub async fn complete_job(
         &self,
         id: i64,
         owner: &str,
         note: Option<&str>,
         handled_by: Option<&str>,
-        follow_ups: &[NewJob],
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
         let done = sqlx::query(
             "UPDATE jobs SET state = 'done', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
              note = $3, finished_at = $4, handled_by = COALESCE($5, handled_by) \
@@ -317,16 +316,9 @@ impl Store {
         .bind(note)
         .bind(now)
         .bind(handled_by)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        for job in follow_ups {
-            insert_job(&mut tx, job, now).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        Ok(done.rows_affected() == 1)
     }
 
     /// Record a failed attempt: due again at `run_after`.

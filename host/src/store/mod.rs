@@ -127,24 +127,26 @@ impl Store {
         };
         // A database that is away must turn into 503s within seconds, not
         // hold every request for sqlx's default 30 s.
-        let options = AnyPoolOptions::new()
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            });
-        let (pool, leases) = if backend == Backend::Sqlite {
-            let pool = options.after_connect(sqlite_pragmas).connect(url).await?;
-            let leases = AnyPoolOptions::new()
+        let options = |max| {
+            AnyPoolOptions::new()
                 .acquire_timeout(std::time::Duration::from_secs(5))
-                .max_connections(2)
-                .after_connect(sqlite_lease_pragmas)
-                .connect(url)
-                .await?;
-            (pool, leases)
-        } else {
-            let pool = options.connect(url).await?;
-            (pool.clone(), pool)
+                .max_connections(max)
+        };
+        let (pool, leases) = match backend {
+            Backend::Sqlite => (
+                options(8)
+                    .after_connect(sqlite_pragmas)
+                    .connect(url)
+                    .await?,
+                options(2)
+                    .after_connect(sqlite_lease_pragmas)
+                    .connect(url)
+                    .await?,
+            ),
+            Backend::Postgres => {
+                let pool = options(16).connect(url).await?;
+                (pool.clone(), pool)
+            }
         };
         let store = Store {
             pool,

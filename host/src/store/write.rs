@@ -53,19 +53,20 @@ impl Store {
     /// a deferred transaction that reads and then writes can fail with
     /// SQLITE_BUSY instead of waiting.
     pub async fn begin_write(&self) -> Result<WriteTx> {
-        Ok(match self.backend {
-            Backend::Sqlite => {
-                let turn = self.write_gate.clone().lock_owned().await;
-                WriteTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _turn: Some(turn),
-                }
-            }
-            Backend::Postgres => WriteTx {
-                tx: self.pool.begin().await?,
-                _turn: None,
-            },
-        })
+        let turn = self.write_turn().await;
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// This process's turn to write: waited for on SQLite, none on PostgreSQL.
+    async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 }
 
@@ -103,10 +104,7 @@ impl Store {
     }
 
     async fn writer_from(&self, pool: &AnyPool) -> Result<WriteConn> {
-        let turn = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
-            Backend::Postgres => None,
-        };
+        let turn = self.write_turn().await;
         Ok(WriteConn {
             conn: pool.acquire().await?,
             _turn: turn,

@@ -8,9 +8,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use sqlx::Connection as _;
 use trackbridge_e2e::ApiClient;
-use trackbridge_e2e::host::fresh_postgres_database;
+use trackbridge_e2e::host::{PostgresDatabase, fresh_postgres_database};
 use trackbridge_host::{Server, Settings};
 
 /// The admin token of every host the benchmark starts.
@@ -20,7 +19,7 @@ pub const ADMIN_TOKEN: &str = "bench-admin-token";
 /// PostgreSQL database `tb_bench_<pid>_<n>` dropped with this value.
 pub struct BenchDatabase {
     url: String,
-    postgres: Option<(String, String)>,
+    postgres: Option<PostgresDatabase>,
     dir: tempfile::TempDir,
 }
 
@@ -40,10 +39,10 @@ impl BenchDatabase {
     /// A fresh database on the server of `admin_url` (a URL of an existing
     /// database there, e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
     pub async fn postgres(admin_url: &str) -> anyhow::Result<BenchDatabase> {
-        let (url, name) = fresh_postgres_database(admin_url, "tb_bench").await?;
+        let database = fresh_postgres_database(admin_url, "tb_bench").await?;
         Ok(BenchDatabase {
-            url,
-            postgres: Some((admin_url.to_owned(), name)),
+            url: database.url().to_owned(),
+            postgres: Some(database),
             dir: tempfile::Builder::new().prefix("tb-bench-").tempdir()?,
         })
     }
@@ -59,32 +58,6 @@ impl BenchDatabase {
     /// A directory that lives as long as the database.
     pub fn dir(&self) -> &Path {
         self.dir.path()
-    }
-}
-
-impl Drop for BenchDatabase {
-    fn drop(&mut self) {
-        let Some((admin_url, name)) = self.postgres.take() else {
-            return;
-        };
-        // Drop may run inside a runtime, which cannot block on another future:
-        // a thread with a runtime of its own can.
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
     }
 }
 
