@@ -53,8 +53,14 @@ impl ServeArgs {
     }
 }
 
-fn default_plugins_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/wasm32-wasip2/release")
+/// `--plugins-dir`, else the first place of [`cli::plugins_dir::candidates`]
+/// holding plugins; none is an error saying where it looked.
+fn plugins_dir(options: &ServeOptions) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = &options.plugins_dir {
+        return Ok(dir.clone());
+    }
+    let exe = std::env::current_exe().context("finding this executable")?;
+    Ok(cli::plugins_dir::find(&exe)?)
 }
 
 fn generated_token(file: &PathBuf) -> anyhow::Result<String> {
@@ -75,11 +81,15 @@ fn generated_token(file: &PathBuf) -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,wasmtime=warn,cranelift=warn".into()),
         )
+        // Colour codes only for a person at a terminal, never into a file or journal.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
         .init();
     let options = match Cli::parse().command {
         Command::Serve(args) => args.options()?,
@@ -90,19 +100,38 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Plugin(command) => return cli::plugin::run(command).await,
     };
-    let admin_token = match &options.admin_token {
-        Some(token) if !token.is_empty() => token.clone(),
+    let plugins_dir = plugins_dir(&options)?;
+    let (admin_token, token_origin) = match &options.admin_token {
+        Some(token) if !token.is_empty() => (
+            token.clone(),
+            "given by --admin-token / TRACKBRIDGE_ADMIN_TOKEN".to_owned(),
+        ),
         _ => {
             let file = options.admin_token_file();
             let token = generated_token(&file)?;
-            println!("admin token written to {}", file.display());
-            token
+            (
+                token,
+                format!("generated, in {}", cli::summary::absolute(&file).display()),
+            )
         }
     };
-    let settings = options.settings(admin_token, default_plugins_dir())?;
+    let settings = options.settings(admin_token, plugins_dir)?;
+    let database_url = settings.database_url.clone();
+    let plugins_dir = settings.plugins_dir.clone();
     let server = Server::start(settings).await?;
-    println!("trackbridge listening on http://{}", server.local_addr());
-    tokio::signal::ctrl_c().await?;
+    print!(
+        "{}",
+        cli::summary::Summary {
+            version: env!("CARGO_PKG_VERSION"),
+            addr: server.local_addr(),
+            database_url: &database_url,
+            admin_token: &token_origin,
+            plugins_dir: &plugins_dir,
+            plugins: &server.serving(),
+        }
+    );
+    cli::signals::stopped().await?;
+    println!("stopping: finishing the requests and jobs in flight");
     server.shutdown().await;
     Ok(())
 }

@@ -12,7 +12,8 @@ use crate::domain::Domain;
 use crate::metrics::Metrics;
 use crate::plugins::artifacts::ArtifactCache;
 use crate::plugins::{
-    CallLimits, LogLimiter, PluginManager, Registry, Runtime, Services, SwapError, TtlCache, engine,
+    CallLimits, LogLimiter, PluginManager, Registry, Runtime, Services, SwapError, TtlCache,
+    engine, swap::Serving,
 };
 use crate::queue::{self, Workers};
 use crate::settings::Settings;
@@ -86,6 +87,7 @@ pub struct Server {
     workers: Workers,
     stop_background: watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
+    plugins: Arc<PluginManager>,
 }
 
 impl Server {
@@ -146,7 +148,7 @@ impl Server {
             domain,
             store,
             registry,
-            plugins,
+            plugins: plugins.clone(),
             metrics,
             settings: Arc::new(settings),
         };
@@ -168,11 +170,17 @@ impl Server {
             workers,
             stop_background,
             background,
+            plugins,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The plugins serving now.
+    pub fn serving(&self) -> Vec<Serving> {
+        self.plugins.serving()
     }
 
     /// Stop accepting connections, wait for requests in flight, then for the

@@ -1,12 +1,12 @@
-//! Fixture files from `shared/fixtures`, which sits beside the repository checkout.
+//! Fixture files in `tests/fixtures` (their sources: `tests/fixtures/SOURCES.md`).
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `<repo>/../shared/fixtures`.
+/// `<repo>/tests/fixtures`.
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 /// The raw bytes of fixture `path` (relative to [`fixtures_dir`]); panics when it is missing.

@@ -6,7 +6,7 @@
 //! * [`webhook`] — Connect JWT and `X-Hub-Signature` signing.
 //! * [`sim`] — recording, fault injection and waits shared by every simulator;
 //!   [`jira_sim::JiraSim`] — Jira Cloud.
-//! * [`fixtures::fixture`] — the shared fixture files.
+//! * [`fixtures::fixture`] — the fixture files in `tests/fixtures`.
 
 pub mod api;
 pub mod discord_sim;

@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask plugins` builds the first-party plugins for `wasm32-wasip2`
 //!   (installing the target when it is missing) into `target/plugins`.
-//! - `cargo xtask serve [ARGS]` builds the plugins and runs `trackbridge serve ARGS`.
+//! - `cargo xtask serve [ARGS]` builds the plugins and the host, then runs
+//!   `trackbridge serve ARGS`.
 //! - `cargo xtask test [ARGS]` builds the plugins and runs every test of the workspace,
 //!   then the end-to-end suite once more on PostgreSQL when `TRACKBRIDGE_TEST_POSTGRES`
 //!   holds an admin URL (`.ci/run` sets it), and last the benchmark smoke check
@@ -12,71 +13,36 @@
 //!   `BENCHMARKS.md`; with `--quick`, a debug smoke check (under 2 minutes) that
 //!   fails when a figure is not produced. ARGS go to the bench binary
 //!   (`--only 1,4`, `--out FILE`, …).
+//! - `cargo xtask dist [--debug] [--out DIR]` builds the release archive
+//!   `dist/trackbridge-<version>-<target>.tar.gz` ([`xtask::dist`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use xtask::{build_plugins, cargo, run, workspace_root};
 
 /// Set to a PostgreSQL admin URL to run the end-to-end suite on PostgreSQL too.
 const POSTGRES_ENV: &str = "TRACKBRIDGE_TEST_POSTGRES";
 
-/// The first-party plugin crates; each becomes one `.wasm` in the plugins directory.
-const PLUGINS: &[&str] = &[
-    "trackbridge-plugin-jira",
-    "trackbridge-plugin-vsts",
-    "trackbridge-plugin-jira-server",
-    "trackbridge-plugin-discord",
-];
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+/// The debug build of the `trackbridge` binary, the one `cargo xtask test`
+/// builds too: `--workspace` resolves dependency features as the test build
+/// does, so `serve` after `test` (or the other way round) compiles nothing
+/// again. Returns the binary's path.
+fn build_host_binary(root: &Path) -> anyhow::Result<PathBuf> {
+    println!("building the host (the first build takes several minutes)");
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--workspace", "--bin", "trackbridge"]))?;
+    Ok(target_dir(root).join("debug/trackbridge"))
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
-    }
-    Ok(())
-}
-
-fn ensure_wasm_target() -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .context("running rustup (the wasm32-wasip2 target is installed through rustup)")?;
-    if !String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == "wasm32-wasip2")
-    {
-        run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
-    }
-    Ok(())
-}
-
-/// Build the plugins; returns the directory holding the `.wasm` files.
-fn build_plugins(root: &Path) -> anyhow::Result<PathBuf> {
-    ensure_wasm_target()?;
-    // A target directory of their own, so building plugins never waits on (or
-    // invalidates) the host's build.
-    let target_dir = root.join("target/plugins");
-    let mut cmd = cargo();
-    cmd.current_dir(root)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--release", "--target", "wasm32-wasip2"]);
-    for p in PLUGINS {
-        cmd.args(["-p", p]);
-    }
-    run(&mut cmd)?;
-    Ok(target_dir.join("wasm32-wasip2/release"))
+/// Where cargo builds the host: `$CARGO_TARGET_DIR`, else `target/`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| root.join(d))
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Build the bench and `trackbridge` binaries and run the bench.
@@ -97,11 +63,7 @@ fn bench(root: &Path, quick: bool, extra: &[String]) -> anyhow::Result<()> {
         "--bins",
     ]);
     let (target_dir, profile) = if quick {
-        let dir = std::env::var_os("CARGO_TARGET_DIR")
-            .filter(|d| !d.is_empty())
-            .map(|d| root.join(d))
-            .unwrap_or_else(|| root.join("target"));
-        (dir, "debug")
+        (target_dir(root), "debug")
     } else {
         let dir = root.join("target/bench");
         build.env("CARGO_TARGET_DIR", &dir).arg("--release");
@@ -124,6 +86,52 @@ fn bench(root: &Path, quick: bool, extra: &[String]) -> anyhow::Result<()> {
     run(cmd.args(extra))
 }
 
+/// `cargo xtask dist [--debug] [--out DIR]`.
+fn dist(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let mut debug = false;
+    let mut out = root.join("dist");
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--debug" => debug = true,
+            "--out" => out = PathBuf::from(args.next().context("--out needs a directory")?),
+            other => bail!("unknown argument `{other}` (cargo xtask dist [--debug] [--out DIR])"),
+        }
+    }
+    let plugins = build_plugins(root)?;
+    // The release build has a target directory of its own, like the
+    // benchmarks', so it never invalidates the debug build of the tests.
+    let (binary, target) = if debug {
+        (build_host_binary(root)?, xtask::host_target()?)
+    } else {
+        let dir = root.join("target/dist");
+        run(cargo()
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", &dir)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "trackbridge-host",
+                "--bin",
+                "trackbridge",
+            ]))?;
+        (dir.join("release/trackbridge"), xtask::host_target()?)
+    };
+    let archive = xtask::dist::pack(
+        &xtask::dist::Release {
+            binary: &binary,
+            plugins_dir: &plugins,
+            packaging_dir: &root.join("packaging"),
+            version: env!("CARGO_PKG_VERSION"),
+            target: &target,
+        },
+        &out,
+    )?;
+    println!("release archive: {}", archive.display());
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     let mut args = std::env::args().skip(1);
@@ -136,19 +144,11 @@ fn main() -> anyhow::Result<()> {
         }
         "serve" => {
             let dir = build_plugins(&root)?;
-            run(cargo()
+            let binary = build_host_binary(&root)?;
+            run(Command::new(binary)
                 .current_dir(&root)
                 .env("TRACKBRIDGE_PLUGINS_DIR", &dir)
-                .args([
-                    "run",
-                    "--quiet",
-                    "-p",
-                    "trackbridge-host",
-                    "--bin",
-                    "trackbridge",
-                    "--",
-                    "serve",
-                ])
+                .arg("serve")
                 .args(&rest))?;
         }
         "test" => {
@@ -178,8 +178,9 @@ fn main() -> anyhow::Result<()> {
             let extra: Vec<String> = rest.into_iter().filter(|a| a != "--quick").collect();
             bench(&root, quick, &extra)?;
         }
+        "dist" => dist(&root, &rest)?,
         _ => bail!(
-            "usage: cargo xtask <plugins | serve [ARGS] | test [ARGS] | bench [--quick] [ARGS]>"
+            "usage: cargo xtask <plugins | serve [ARGS] | test [ARGS] | bench [--quick] [ARGS] | dist [--debug] [--out DIR]>"
         ),
     }
     Ok(())

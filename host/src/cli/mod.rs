@@ -2,3 +2,6 @@
 
 pub mod options;
 pub mod plugin;
+pub mod plugins_dir;
+pub mod signals;
+pub mod summary;

@@ -55,7 +55,9 @@ pub struct ServeOptions {
     pub database_url: Option<String>,
     /// Directory whose `*.wasm` files are installed as plugins at start (a
     /// module the database knows already changes nothing). [default: the
-    /// plugins this workspace builds, target/plugins/wasm32-wasip2/release]
+    /// first of plugins/ beside the binary, then the build output of the
+    /// workspace it was built in (target/plugins/wasm32-wasip2/release) that
+    /// holds a .wasm file]
     #[arg(long, env = "TRACKBRIDGE_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
     /// Install a plugin again whenever its file in the plugins directory
@@ -280,5 +282,32 @@ mod tests {
     fn a_misspelt_option_in_the_file_is_an_error() {
         let err = toml::from_str::<ServeOptions>("listne = \"0.0.0.0:1\"").expect_err("refused");
         assert!(err.to_string().contains("unknown field `listne`"), "{err}");
+    }
+
+    /// The example configuration shipped in the release archive lists every
+    /// option, and what it sets is exactly the defaults.
+    #[test]
+    fn the_example_configuration_lists_every_option_at_its_default() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/trackbridge.example.toml");
+        let text = std::fs::read_to_string(&path).expect("packaging/trackbridge.example.toml");
+        let command = <ServeOptions as clap::Args>::augment_args(clap::Command::new("serve"));
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let listed = text.lines().any(|l| {
+                let l = l.trim_start_matches('#').trim_start();
+                l.strip_prefix(id)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            assert!(listed, "option `{id}` is missing from {}", path.display());
+        }
+        let file: ServeOptions = toml::from_str(&text).expect("the example parses");
+        let from_file = file
+            .settings("t".into(), PathBuf::from("p"))
+            .expect("settings");
+        let defaults = ServeOptions::default()
+            .settings("t".into(), PathBuf::from("p"))
+            .expect("settings");
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
     }
 }

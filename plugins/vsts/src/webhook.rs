@@ -260,7 +260,7 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let path = format!(
-            "{}/../../../shared/fixtures/sentry/vsts/{name}",
+            "{}/../../tests/fixtures/sentry/vsts/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
