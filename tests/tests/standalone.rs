@@ -175,18 +175,23 @@ fn a_clone_refers_to_nothing_outside_itself() {
 fn every_fixture_a_test_reads_is_in_the_clone() {
     let (_dir, repo) = clone();
     let files = tracked_files(&repo);
+    // Every `"….json"` literal of a file that reads fixtures: a call's
+    // argument, a constant, or a `format!` pattern whose `{…}` parts match anything.
     let mut read = Vec::new();
     for file in files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "rs"))
     {
         let text = std::fs::read_to_string(repo.join(file)).unwrap();
-        for call in ["fixture(\"", "fixture_bytes(\""] {
-            for (at, _) in text.match_indices(call) {
-                let rest = &text[at + call.len()..];
-                if let Some(end) = rest.find('"') {
-                    read.push(rest[..end].to_owned());
-                }
+        if !text.contains("fixture(") && !text.contains("fixture_bytes(") {
+            continue;
+        }
+        for literal in text.split('"').skip(1).step_by(2) {
+            let path_like = literal.ends_with(".json")
+                && !literal.starts_with('/')
+                && !literal.contains(char::is_whitespace);
+            if path_like {
+                read.push(literal.to_owned());
             }
         }
     }
@@ -197,13 +202,18 @@ fn every_fixture_a_test_reads_is_in_the_clone() {
     let missing: Vec<_> = read
         .iter()
         .filter(|f| {
-            if f.contains('/') {
-                !files.contains(&fixtures.join(f))
-            } else {
-                !files
-                    .iter()
-                    .any(|t| t.starts_with(fixtures) && t.file_name() == Some(f.as_ref()))
-            }
+            !files.iter().any(|t| {
+                let Ok(inside) = t.strip_prefix(fixtures) else {
+                    return false;
+                };
+                let inside = inside.to_string_lossy();
+                if f.contains('/') {
+                    matches_pattern(&inside, f)
+                } else {
+                    t.file_name()
+                        .is_some_and(|n| matches_pattern(&n.to_string_lossy(), f))
+                }
+            })
         })
         .collect();
     assert!(
@@ -218,6 +228,35 @@ fn every_fixture_a_test_reads_is_in_the_clone() {
             "{fixture} has no source in SOURCES.md"
         );
     }
+}
+
+/// Whether `name` matches `pattern`, where each `{…}` of the pattern stands
+/// for any text.
+fn matches_pattern(name: &str, pattern: &str) -> bool {
+    let mut parts = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        parts.push(&rest[..open]);
+        rest = rest[open..]
+            .find('}')
+            .map_or("", |close| &rest[open + close + 1..]);
+    }
+    parts.push(rest);
+    let mut at = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let found = if i == 0 {
+            name.starts_with(part).then_some(0)
+        } else if i == parts.len() - 1 {
+            (name.len() >= at + part.len() && name.ends_with(part)).then(|| name.len() - part.len())
+        } else {
+            name[at..].find(part).map(|p| p + at)
+        };
+        match found {
+            Some(p) => at = p + part.len(),
+            None => return false,
+        }
+    }
+    parts.len() > 1 || name == pattern
 }
 
 #[test]
@@ -242,6 +281,16 @@ fn the_checks_catch_what_they_look_for() {
         .is_some()
     );
     assert!(escapes(&repo, Path::new("host/Cargo.toml"), "../xtask").is_none());
+    assert!(matches_pattern(
+        "create_401_response.json",
+        "create_{status}_response.json"
+    ));
+    assert!(!matches_pattern(
+        "create_401_response.json",
+        "delete_{status}_response.json"
+    ));
+    assert!(matches_pattern("a.json", "a.json"));
+    assert!(!matches_pattern("b.json", "a.json"));
     let text = spelt(&["a ../", "../b/c.json and x/../y"]);
     assert_eq!(relative_paths(&text), [spelt(&["../", "../b/c.json"])]);
 }
