@@ -13,6 +13,7 @@
 pub mod api;
 pub mod domain;
 pub mod metrics;
+pub mod monitor;
 pub mod plugins;
 pub mod queue;
 pub mod server;

@@ -1,7 +1,8 @@
 //! The host's Prometheus metrics (`GET /metrics`, OpenMetrics text).
 //!
-//! Counters are kept as the work happens; the queue figures come from the
-//! database when scraped, so every host process sharing it reports the same.
+//! Counters are kept as the work happens; the queue figures are read from the
+//! database in the background ([`crate::monitor`]), so every host process
+//! sharing it reports the same and a scrape never queries the database.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -83,6 +84,9 @@ pub struct Metrics {
     queue_dead_letters: Family<IntegrationLabels, Gauge>,
     queue_failures_last_hour: Family<IntegrationLabels, Gauge>,
     queue_oldest_pending_age: Family<IntegrationLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    queue_figures_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// When (ms) the queue figures were read; 0: not yet.
+    queue_read_at: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Metrics {
@@ -105,6 +109,8 @@ impl Default for Metrics {
             queue_dead_letters: Family::default(),
             queue_failures_last_hour: Family::default(),
             queue_oldest_pending_age: Family::default(),
+            queue_figures_age: Gauge::default(),
+            queue_read_at: std::sync::atomic::AtomicI64::new(0),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -188,14 +194,18 @@ impl Default for Metrics {
             "Age of the oldest pending or running job, per integration",
             m.queue_oldest_pending_age.clone(),
         );
+        r.register(
+            "queue_figures_age_seconds",
+            "How old the queue figures are: they are read in the background every 2 s, never per scrape",
+            m.queue_figures_age.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
 
 impl Metrics {
-    /// The text exposition, with the queue figures `queue` (read from the
-    /// database by the caller) as of `now` (ms).
-    pub fn render(&self, queue: &[QueueStats], now: i64) -> String {
+    /// Set the queue gauges to `queue`, read from the database at `now` (ms).
+    pub fn set_queue(&self, queue: &[QueueStats], now: i64) {
         for family in [
             &self.queue_depth,
             &self.queue_dead_letters,
@@ -222,6 +232,20 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(age);
         }
+        self.queue_read_at
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The text exposition, as of `now` (ms).
+    pub fn render(&self, now: i64) -> String {
+        let read_at = self
+            .queue_read_at
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.queue_figures_age.set(if read_at > 0 {
+            (now - read_at).max(0) as f64 / 1000.0
+        } else {
+            f64::NAN
+        });
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             tracing::error!("cannot encode the metrics");
@@ -257,7 +281,8 @@ mod tests {
             failures_last_hour: 1,
             dead_letters: 2,
         }];
-        let text = m.render(&queue, 3_000);
+        m.set_queue(&queue, 3_000);
+        let text = m.render(3_500);
         for line in [
             r#"trackbridge_plugin_calls_total{plugin="jira",version="0.1.0",export="verify-webhook"} 1"#,
             r#"trackbridge_webhooks_total{provider="jira",status="200"} 1"#,
@@ -268,7 +293,12 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
+        assert!(
+            text.contains("trackbridge_queue_figures_age_seconds 0.5"),
+            "{text}"
+        );
         // Figures of an integration gone from the queue are not repeated.
-        assert!(!m.render(&[], 3_000).contains(r#"integration="7""#));
+        m.set_queue(&[], 4_000);
+        assert!(!m.render(4_000).contains(r#"integration="7""#));
     }
 }

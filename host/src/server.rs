@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::domain::Domain;
 use crate::metrics::Metrics;
+use crate::monitor::Monitor;
 use crate::plugins::artifacts::ArtifactCache;
 use crate::plugins::{
     CallLimits, LogLimiter, PluginManager, Registry, Runtime, Services, SwapError, TtlCache,
@@ -97,7 +98,7 @@ impl Server {
         if settings.region_id >= 1 << 12 {
             return Err(StartError::Region);
         }
-        let store = Store::connect(&settings.database_url)
+        let store = Store::connect_with_timeout(&settings.database_url, settings.database_timeout)
             .await?
             .with_region(settings.region_id);
         // Bind first: the public URL defaults to the address actually bound.
@@ -125,7 +126,13 @@ impl Server {
         )
         .await?;
         let (stop_background, background_stopped) = watch::channel(false);
-        let background = plugins.spawn(background_stopped);
+        let mut background = plugins.spawn(background_stopped.clone());
+        let monitor = Arc::new(Monitor::default());
+        monitor.measure(&store, &metrics).await;
+        background.push(tokio::spawn({
+            let (monitor, store, metrics) = (monitor.clone(), store.clone(), metrics.clone());
+            async move { monitor.run(store, &metrics, background_stopped).await }
+        }));
         if store.backend() == Backend::Sqlite {
             // SQLite belongs to this one process: a running job is a dead one's.
             let released = store.release_all_leases().await?;
@@ -144,12 +151,13 @@ impl Server {
             settings.jobs.clone(),
         );
         let state = AppState {
-            intake: queue::Intake::start(store.clone()),
+            intake: queue::Intake::start(store.clone(), monitor.clone()),
             domain,
             store,
             registry,
             plugins: plugins.clone(),
             metrics,
+            monitor,
             settings: Arc::new(settings),
         };
         let app = api::router(state);

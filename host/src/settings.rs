@@ -39,6 +39,9 @@ pub struct Settings {
     pub swap: SwapSettings,
     /// Log lines a plugin may write per second (twice that in a burst).
     pub plugin_log_lines_per_sec: u32,
+    /// The longest any single wait on the database may take (a connection,
+    /// the turn to write, a lock, a statement); past it the request gets 503.
+    pub database_timeout: Duration,
 }
 
 impl Settings {
@@ -61,6 +64,13 @@ impl Settings {
             plugin_cache_dir: None,
             swap: SwapSettings::default(),
             plugin_log_lines_per_sec: 100,
+            database_timeout: crate::store::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// How old the last committed write probe may be for the host to be ready:
+    /// one probe interval, plus the longest each of its waits may take.
+    pub fn readiness_stale(&self) -> Duration {
+        crate::monitor::PROBE_EVERY + self.database_timeout * 2
     }
 }

@@ -541,6 +541,17 @@ async fn metrics_readiness_and_plugin_logs_tell_the_operator_what_happens() -> a
     })
     .await?;
 
+    // The queue figures are read in the background (every 2 s), never by a
+    // scrape: they show the delivery's integration within a few seconds.
+    let integration = format!(
+        "trackbridge_queue_depth{{integration=\"{}\"}}",
+        scenario.integration
+    );
+    eventually("the integration's queue figures in /metrics", || {
+        let (api, integration) = (api.clone(), integration.clone());
+        async move { Ok(api.metrics().await?.contains(&integration)) }
+    })
+    .await?;
     let metrics = api.without_token().get("/metrics").await?;
     ensure!(metrics.status == 200);
     let text = metrics.text;
@@ -558,7 +569,7 @@ async fn metrics_readiness_and_plugin_logs_tell_the_operator_what_happens() -> a
         "# TYPE trackbridge_plugin_call_traps counter",
         "# TYPE trackbridge_plugin_call_timeouts counter",
         "# TYPE trackbridge_queue_dead_letters gauge",
-        "trackbridge_queue_depth{integration=",
+        "# TYPE trackbridge_queue_figures_age_seconds gauge",
         r#"trackbridge_plugin_active{plugin="jira",version="0.1.0""#,
     ] {
         ensure!(text.contains(name), "{name} in:\n{text}");

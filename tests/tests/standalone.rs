@@ -175,7 +175,7 @@ fn a_clone_refers_to_nothing_outside_itself() {
 fn every_fixture_a_test_reads_is_in_the_clone() {
     let (_dir, repo) = clone();
     let files = tracked_files(&repo);
-    // Every `"….json"` literal of a file that reads fixtures: a call's
+    // Every string literal ending in .json, in a file that reads fixtures: a call's
     // argument, a constant, or a `format!` pattern whose `{…}` parts match anything.
     let mut read = Vec::new();
     for file in files

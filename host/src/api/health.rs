@@ -1,7 +1,7 @@
 //! Liveness, readiness and metrics — unauthenticated, read-only, for probes
-//! and scrapers.
-
-use std::time::Duration;
+//! and scrapers. None of them touches the database: readiness and the queue
+//! figures are measured in the background ([`crate::monitor`]), so a flood of
+//! probes or scrapes costs CPU and nothing else.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,16 +13,17 @@ use serde_json::json;
 use super::AppState;
 use crate::time::now_ms;
 
-/// How long readiness waits for the database.
-const DATABASE_PROBE: Duration = Duration::from_secs(2);
-
-/// `GET /readyz`: 200 when the database answers and plugins are loaded.
+/// `GET /readyz`: 200 when the host can store (its last write probe
+/// committed recently, no writer is stuck, the intake commits) and plugins
+/// are loaded; 503 otherwise, saying why.
 pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
-    let database = tokio::time::timeout(DATABASE_PROBE, s.store.ping()).await;
-    let database_ok = matches!(database, Ok(Ok(())));
-    let plugins = s.registry.plugins().len();
-    let ready = database_ok && plugins > 0;
-    let status = if ready {
+    let readiness = s.monitor.readiness(
+        &s.store,
+        s.registry.plugins().len(),
+        now_ms(),
+        s.settings.readiness_stale(),
+    );
+    let status = if readiness.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -30,27 +31,20 @@ pub async fn ready(State(s): State<AppState>) -> impl IntoResponse {
     (
         status,
         Json(json!({
-            "status": if ready { "ready" } else { "not ready" },
-            "database": if database_ok { "ok" } else { "unreachable" },
-            "plugins": plugins,
+            "status": if readiness.ready { "ready" } else { "not ready" },
+            "database": readiness.database,
+            "plugins": readiness.plugins,
         })),
     )
 }
 
-/// `GET /metrics`: Prometheus text; the queue figures are read from the
-/// database now (left out, with the rest served, when it is away).
+/// `GET /metrics`: Prometheus text.
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    let now = now_ms();
-    let queue =
-        match tokio::time::timeout(DATABASE_PROBE, s.store.queue_stats(now - 3600 * 1000)).await {
-            Ok(Ok(queue)) => queue,
-            _ => Vec::new(),
-        };
     (
         [(
             CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.metrics.render(&queue, now),
+        s.metrics.render(now_ms()),
     )
 }

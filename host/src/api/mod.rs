@@ -22,6 +22,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::domain::Domain;
 use crate::metrics::Metrics;
+use crate::monitor::Monitor;
 use crate::plugins::{PluginManager, Registry};
 use crate::queue::Intake;
 use crate::settings::Settings;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub plugins: Arc<PluginManager>,
     pub metrics: Arc<Metrics>,
+    /// Readiness, measured in the background.
+    pub monitor: Arc<Monitor>,
     pub settings: Arc<Settings>,
 }
 

@@ -108,6 +108,13 @@ pub struct ServeOptions {
     /// [default: 1048576]
     #[arg(long, env = "TRACKBRIDGE_MAX_WEBHOOK_BYTES")]
     pub max_webhook_bytes: Option<usize>,
+    /// The longest any one wait on the database may take, in milliseconds:
+    /// for a connection, for this process's turn to write, for a lock
+    /// (SQLite's busy timeout), for a statement (PostgreSQL's
+    /// statement_timeout). Past it the request gets 503 with Retry-After
+    /// rather than waiting on. [default: 5000]
+    #[arg(long, env = "TRACKBRIDGE_DATABASE_TIMEOUT_MS")]
+    pub database_timeout_ms: Option<u64>,
     /// Region segment (0–4095) of the snowflake ids of organizations, projects
     /// and teams made by this process. [default: 0]
     #[arg(long, env = "TRACKBRIDGE_REGION_ID")]
@@ -155,7 +162,7 @@ impl ServeOptions {
             listen, database_url, plugins_dir, watch, plugin_cache_dir, admin_token,
             admin_token_file, public_url, plugin_timeout_ms, plugin_memory_mib,
             plugin_log_lines_per_sec, plugin_probation_calls, plugin_max_failure_rate,
-            plugin_sync_ms, max_webhook_bytes, region_id, workers, job_lease_secs, job_poll_ms,
+            plugin_sync_ms, max_webhook_bytes, database_timeout_ms, region_id, workers, job_lease_secs, job_poll_ms,
             retry_schedule, max_retry_after_secs, job_retention_hours)
     }
 
@@ -197,6 +204,7 @@ impl ServeOptions {
         s.plugin_log_lines_per_sec = self.plugin_log_lines_per_sec.unwrap_or(100);
         s.max_webhook_bytes = self.max_webhook_bytes.unwrap_or(1 << 20);
         s.region_id = self.region_id.unwrap_or(0);
+        s.database_timeout = Duration::from_millis(self.database_timeout_ms.unwrap_or(5000).max(1));
         s.plugin_cache_dir = match &self.plugin_cache_dir {
             Some(dir) if dir.as_os_str().is_empty() => None,
             Some(dir) => Some(dir.clone()),

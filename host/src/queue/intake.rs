@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::monitor::Monitor;
 use crate::store::{Enqueued, NewJob, Store, StoreError};
 use crate::time::now_ms;
 
@@ -38,9 +39,10 @@ struct Delivery {
 
 impl Intake {
     /// Start the task that commits; it ends when every `Intake` is dropped.
-    pub fn start(store: Store) -> Intake {
+    /// Whether its batches commit is told to `monitor` (readiness).
+    pub fn start(store: Store, monitor: Arc<Monitor>) -> Intake {
         let (send, receive) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, receive));
+        tokio::spawn(run(store, monitor, receive));
         Intake { send }
     }
 
@@ -55,7 +57,7 @@ impl Intake {
     }
 }
 
-async fn run(store: Store, mut receive: mpsc::Receiver<Delivery>) {
+async fn run(store: Store, monitor: Arc<Monitor>, mut receive: mpsc::Receiver<Delivery>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receive.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (jobs, answers): (Vec<NewJob>, Vec<_>) =
@@ -63,6 +65,7 @@ async fn run(store: Store, mut receive: mpsc::Receiver<Delivery>) {
         tracing::trace!(deliveries = jobs.len(), "committing webhooks");
         match store.enqueue_webhooks(&jobs, now_ms()).await {
             Ok(stored) => {
+                monitor.intake_committed();
                 for (answer, stored) in answers.into_iter().zip(stored) {
                     let _ = answer.send(Ok(stored));
                 }
@@ -80,6 +83,7 @@ async fn run(store: Store, mut receive: mpsc::Receiver<Delivery>) {
             }
             // The database is away or failing: nobody is acknowledged.
             Err(err) => {
+                monitor.intake_failed(&err.to_string());
                 let err = IntakeError::Store(Arc::new(err));
                 for answer in answers {
                     let _ = answer.send(Err(err.clone()));
@@ -114,7 +118,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = Store::connect(&url).await.unwrap();
-        let intake = Intake::start(store);
+        let intake = Intake::start(store, Arc::default());
         // On this single-threaded runtime all three are queued before the
         // intake task runs, so one transaction takes them together; the middle
         // one names an integration that does not exist (a foreign key).

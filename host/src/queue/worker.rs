@@ -132,8 +132,13 @@ impl<R: Runner> Worker<R> {
                     // Pass the baton: there may be more, and an idle worker
                     // looks; the one that finds nothing does not wake another.
                     self.wake.notify_one();
-                    self.execute(job).await;
-                    continue;
+                    if self.execute(job).await {
+                        continue;
+                    }
+                    // The database took the claim but not the result: it
+                    // is failing (a full disk, say). Claiming again at once
+                    // would spin; wait as when it is away.
+                    self.settings.poll
                 }
                 Ok(None) => self.idle_wait().await,
                 Err(err) => {
@@ -166,7 +171,9 @@ impl<R: Runner> Worker<R> {
         }
     }
 
-    async fn execute(&self, job: Job) {
+    /// Run a claimed job and record its result; false when the result
+    /// could not be recorded.
+    async fn execute(&self, job: Job) -> bool {
         let (id, kind, attempts) = (job.id, job.kind.clone(), job.attempts);
         let span = tracing::info_span!("job", id, kind = %kind, attempt = attempts);
         tracing::debug!(parent: &span, worker = %self.owner, "job claimed");
@@ -191,19 +198,23 @@ impl<R: Runner> Worker<R> {
         let recorded = self
             .record(id, &kind, attempts, outcome, handled_by.as_deref())
             .await;
+        // The next job in this one's line is claimed by this worker's next round.
         match recorded {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                id,
-                kind = %kind,
-                "job was taken over before its result was recorded; the other run's result counts"
-            ),
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(
+                    id,
+                    kind = %kind,
+                    "job was taken over before its result was recorded; the other run's result counts"
+                );
+                false
+            }
             // The job stays running under our lease; once that expires it runs again.
             Err(err) => {
-                tracing::error!(id, kind = %kind, error = %err, "cannot record a job's result")
+                tracing::error!(id, kind = %kind, error = %err, "cannot record a job's result");
+                false
             }
         }
-        // The next job in this one's line is claimed by this worker's next round.
     }
 
     async fn record(

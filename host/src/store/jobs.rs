@@ -272,13 +272,16 @@ impl Store {
              RETURNING id, kind, integration_id, group_id, event_time, payload, body, attempts"
         );
         let mut conn = self.lease_writer().await?;
-        let row = sqlx::query(&sql)
+        // Every row, not the first: stepping the statement to its end is what
+        // reports a commit that failed (a full disk); a claim whose row came
+        // back but whose commit did not happen would run a job nobody holds.
+        let rows = sqlx::query(&sql)
             .bind(owner)
             .bind(lease_until)
             .bind(now)
-            .fetch_optional(&mut *conn)
+            .fetch_all(&mut *conn)
             .await?;
-        row.as_ref().map(job_from_row).transpose()
+        rows.first().map(job_from_row).transpose()
     }
 
     /// Extend the lease of a job this owner still holds; false when it lost it.
@@ -462,28 +465,26 @@ impl Store {
 
     /// Queue figures per integration; `since` bounds "recent failures".
     pub async fn queue_stats(&self, since: i64) -> Result<Vec<QueueStats>> {
-        let rows = sqlx::query(
-            "SELECT integration_id, \
-               SUM(CASE WHEN state IN ('pending', 'running') THEN 1 ELSE 0 END), \
-               MIN(CASE WHEN state IN ('pending', 'running') THEN created_at END), \
-               SUM(CASE WHEN last_failed_at >= $1 THEN 1 ELSE 0 END), \
-               SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) \
-             FROM jobs GROUP BY integration_id ORDER BY integration_id",
+        queue_stats_on(&self.pool, since).await
+    }
+
+    /// [`Self::queue_stats`] on a connection that serves nothing else (on
+    /// SQLite), for the figures of `/metrics`: a scan of a long job history
+    /// never holds a connection the intake or the workers are waiting for.
+    pub async fn queue_stats_snapshot(&self, since: i64) -> Result<Vec<QueueStats>> {
+        queue_stats_on(&self.stats, since).await
+    }
+
+    /// Commit one small write through the ordinary write path (the write probe).
+    pub async fn heartbeat(&self, now: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1",
         )
-        .bind(since)
-        .fetch_all(&self.pool)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(QueueStats {
-                    integration_id: row.try_get(0)?,
-                    depth: row.try_get(1)?,
-                    oldest_pending_at: row.try_get(2)?,
-                    failures_last_hour: row.try_get(3)?,
-                    dead_letters: row.try_get(4)?,
-                })
-            })
-            .collect()
+        tx.commit().await
     }
 
     /// Forget done jobs finished before `before` (dedup records included).
@@ -526,4 +527,29 @@ pub async fn advance_issue_clock(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+async fn queue_stats_on(pool: &sqlx::AnyPool, since: i64) -> Result<Vec<QueueStats>> {
+    let rows = sqlx::query(
+        "SELECT integration_id, \
+           SUM(CASE WHEN state IN ('pending', 'running') THEN 1 ELSE 0 END), \
+           MIN(CASE WHEN state IN ('pending', 'running') THEN created_at END), \
+           SUM(CASE WHEN last_failed_at >= $1 THEN 1 ELSE 0 END), \
+           SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) \
+         FROM jobs GROUP BY integration_id ORDER BY integration_id",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(QueueStats {
+                integration_id: row.try_get(0)?,
+                depth: row.try_get(1)?,
+                oldest_pending_at: row.try_get(2)?,
+                failures_last_hour: row.try_get(3)?,
+                dead_letters: row.try_get(4)?,
+            })
+        })
+        .collect()
 }

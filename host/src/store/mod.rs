@@ -17,6 +17,8 @@ pub use jobs::*;
 pub use plugins::*;
 pub use write::WriteTx;
 
+use std::time::Duration;
+
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
@@ -35,6 +37,10 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Snowflake(#[from] snowflake::SnowflakeError),
+    /// A wait on the database ran out: the turn to write, a connection, a
+    /// statement, a commit.
+    #[error("the database is busy: {0}")]
+    Busy(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -52,11 +58,20 @@ pub struct Store {
     /// Where job leases are written: on SQLite, connections whose commits are
     /// not fsynced ([`sqlite_lease_pragmas`]); elsewhere the same pool.
     leases: AnyPool,
+    /// For the background figures of `/metrics` ([`Store::queue_stats_snapshot`]):
+    /// on SQLite a connection of their own; elsewhere the same pool.
+    stats: AnyPool,
     backend: Backend,
     /// The region segment of snowflake ids made by this process.
     region: u16,
     write_gate: write::WriteGate,
+    /// The longest any single wait on the database may take ([`StoreError::Busy`] after).
+    timeout: Duration,
 }
+
+/// How long a wait on the database may take by default: for a connection,
+/// a turn to write, a lock, a statement.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Attempts at inserting a row under a fresh snowflake id before giving up
 /// (Sentry's `MAX_REDIS_SNOWFLAKE_RETRY_COUNTER`).
@@ -117,8 +132,15 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 impl Store {
-    /// Connect and run the embedded migrations.
+    /// Connect and run the embedded migrations, with [`DEFAULT_TIMEOUT`].
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with_timeout(url, DEFAULT_TIMEOUT).await
+    }
+
+    /// Connect and run the embedded migrations; `timeout` bounds every wait
+    /// on the database: for a connection, a turn to write, a lock (SQLite's
+    /// busy timeout), a statement (PostgreSQL's `statement_timeout`).
+    pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Store> {
         install_default_drivers();
         let backend = if url.starts_with("postgres") {
             Backend::Postgres
@@ -129,31 +151,61 @@ impl Store {
         // hold every request for sqlx's default 30 s.
         let options = |max| {
             AnyPoolOptions::new()
-                .acquire_timeout(std::time::Duration::from_secs(5))
+                .acquire_timeout(timeout)
                 .max_connections(max)
         };
-        let (pool, leases) = match backend {
+        let busy_ms = timeout.as_millis().max(1);
+        let (pool, leases, stats) = match backend {
             Backend::Sqlite => (
                 options(8)
-                    .after_connect(sqlite_pragmas)
+                    .after_connect(move |conn, _| {
+                        Box::pin(sqlite_setup(conn, "PRAGMA synchronous=FULL", busy_ms))
+                    })
                     .connect(url)
                     .await?,
+                // Job leases: a commit is not fsynced (it reaches the disk
+                // with the next durable commit). A lease lost to a power cut
+                // only means its job runs again, which at-least-once
+                // processing allows, and on SQLite every lease is released at
+                // start anyway; the claim is on the way of every job, and an
+                // fsync is most of its cost.
                 options(2)
-                    .after_connect(sqlite_lease_pragmas)
+                    .after_connect(move |conn, _| {
+                        Box::pin(sqlite_setup(conn, "PRAGMA synchronous=NORMAL", busy_ms))
+                    })
+                    .connect(url)
+                    .await?,
+                options(1)
+                    .after_connect(move |conn, _| {
+                        Box::pin(sqlite_setup(conn, "PRAGMA synchronous=FULL", busy_ms))
+                    })
                     .connect(url)
                     .await?,
             ),
             Backend::Postgres => {
-                let pool = options(16).connect(url).await?;
-                (pool.clone(), pool)
+                let pool = options(16)
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            // A lock or a statement that waits forever would
+                            // hold its caller (and a pooled connection) forever.
+                            let set = format!("SET statement_timeout = {busy_ms}");
+                            sqlx::query(&set).execute(&mut *conn).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?;
+                (pool.clone(), pool.clone(), pool)
             }
         };
         let store = Store {
             pool,
             leases,
+            stats,
             backend,
             region: 0,
             write_gate: write::WriteGate::default(),
+            timeout,
         };
         store.migrate().await?;
         Ok(store)
@@ -194,38 +246,27 @@ impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// The longest a single wait on the database may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
 }
 
-/// WAL lets readers run beside the single writer; synchronous=FULL makes each
-/// commit survive power loss, which "stored before acknowledged" needs.
-fn sqlite_pragmas<'c>(
-    conn: &'c mut sqlx::AnyConnection,
-    _meta: sqlx::pool::PoolConnectionMetadata,
-) -> futures_core::future::BoxFuture<'c, Result<(), sqlx::Error>> {
-    Box::pin(sqlite_setup(conn, "PRAGMA synchronous=FULL"))
-}
-
-/// For claiming and renewing leases: a commit is not fsynced (it reaches the
-/// disk with the next durable commit). A lease lost to a power cut only
-/// means its job runs again, which at-least-once processing allows, and on
-/// SQLite every lease is released at start anyway; the claim is on the way
-/// of every job, and an fsync is most of its cost.
-fn sqlite_lease_pragmas<'c>(
-    conn: &'c mut sqlx::AnyConnection,
-    _meta: sqlx::pool::PoolConnectionMetadata,
-) -> futures_core::future::BoxFuture<'c, Result<(), sqlx::Error>> {
-    Box::pin(sqlite_setup(conn, "PRAGMA synchronous=NORMAL"))
-}
-
+/// WAL lets readers run beside the single writer; synchronous=FULL (the
+/// main pool) makes each commit survive power loss, which "stored before
+/// acknowledged" needs.
 async fn sqlite_setup(
     conn: &mut sqlx::AnyConnection,
     synchronous: &str,
+    busy_ms: u128,
 ) -> Result<(), sqlx::Error> {
+    let busy = format!("PRAGMA busy_timeout={busy_ms}");
     for pragma in [
         "PRAGMA journal_mode=WAL",
         synchronous,
         "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=5000",
+        busy.as_str(),
     ] {
         sqlx::query(pragma).execute(&mut *conn).await?;
     }

@@ -126,10 +126,16 @@ impl Unverified {
         self.claims.get(name)?.as_str()
     }
 
-    /// A numeric date claim, in whole seconds.
+    /// A numeric date claim, in whole seconds. A fraction is dropped; a
+    /// number beyond the year 9999 (`1e300`, say) is no date at all.
     pub fn claim_secs(&self, name: &str) -> Option<i64> {
+        const YEAR_9999: f64 = 253_402_300_799.0;
         let v = self.claims.get(name)?;
-        v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64))
+        v.as_i64().or_else(|| {
+            v.as_f64()
+                .filter(|f| f.is_finite() && f.abs() <= YEAR_9999)
+                .map(|f| f.floor() as i64)
+        })
     }
 
     /// Constant-time check of the HS256 signature.
@@ -146,20 +152,31 @@ pub enum TimeError {
     NoExpiry,
     Expired,
     IssuedInFuture,
+    /// Valid for longer than any token Atlassian issues.
+    TooLong,
 }
 
-/// `exp` must be present and not older than `now - leeway`; `iat`, when
-/// present, must not be later than `now + leeway`.
+/// The longest a Connect token may stay valid. Atlassian's tokens live three
+/// minutes (its documented example: `exp - iat` = 180 s); anything valid for
+/// more than an hour is not one of theirs, and would be a replayable
+/// credential if it leaked.
+pub const MAX_LIFETIME_SECS: i64 = 3600;
+
+/// `exp` must be present, not older than `now - leeway`, and no later than
+/// `MAX_LIFETIME_SECS` from now (and from `iat`); `iat`, when present, must
+/// not be later than `now + leeway`.
 pub fn check_times(token: &Unverified, now_secs: i64, leeway_secs: i64) -> Result<(), TimeError> {
     let exp = token.claim_secs("exp").ok_or(TimeError::NoExpiry)?;
     if exp < now_secs - leeway_secs {
         return Err(TimeError::Expired);
     }
-    if token
-        .claim_secs("iat")
-        .is_some_and(|iat| iat > now_secs + leeway_secs)
-    {
+    let iat = token.claim_secs("iat");
+    if iat.is_some_and(|iat| iat > now_secs + leeway_secs) {
         return Err(TimeError::IssuedInFuture);
+    }
+    let issued = iat.unwrap_or(now_secs).min(now_secs);
+    if exp - issued > MAX_LIFETIME_SECS + leeway_secs {
+        return Err(TimeError::TooLong);
     }
     Ok(())
 }

@@ -76,6 +76,7 @@ fn verify_connect(
             connect_jwt::TimeError::Expired => "Signature is expired",
             connect_jwt::TimeError::NoExpiry => "Token has no expiry",
             connect_jwt::TimeError::IssuedInFuture => "Token is not yet valid",
+            connect_jwt::TimeError::TooLong => "Token is valid for too long",
         })
     })?;
     // The route is POST-only, and Sentry hashes this endpoint as POST whatever came in.
@@ -294,6 +295,30 @@ mod tests {
                     SECRET,
                 ),
                 "Token is not yet valid",
+            ),
+            // A token that would stay valid for days, or forever, is refused.
+            (
+                jwt(
+                    json!({"iss": CLIENT_KEY, "iat": NOW, "exp": NOW + 7 * 86_400,
+                           "qsh": qsh::qsh("POST", PATH, &[])}),
+                    SECRET,
+                ),
+                "Token is valid for too long",
+            ),
+            (
+                jwt(
+                    json!({"iss": CLIENT_KEY, "exp": NOW + 2 * 3600,
+                           "qsh": qsh::qsh("POST", PATH, &[])}),
+                    SECRET,
+                ),
+                "Token is valid for too long",
+            ),
+            (
+                jwt(
+                    json!({"iss": CLIENT_KEY, "exp": 1e300, "qsh": qsh::qsh("POST", PATH, &[])}),
+                    SECRET,
+                ),
+                "Token has no expiry",
             ),
             (
                 jwt(
