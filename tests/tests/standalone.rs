@@ -220,12 +220,17 @@ fn every_fixture_a_test_reads_is_in_the_clone() {
         missing.is_empty(),
         "read by tests, not tracked: {missing:?}"
     );
+    // Every fixture file says where it comes from.
     let sources = std::fs::read_to_string(repo.join("tests/fixtures/SOURCES.md")).unwrap();
-    for fixture in &read {
-        let name = Path::new(fixture).file_name().unwrap().to_string_lossy();
+    for file in files
+        .iter()
+        .filter(|f| f.starts_with(fixtures) && f.extension().is_some_and(|e| e == "json"))
+    {
+        let name = file.file_name().unwrap().to_string_lossy();
         assert!(
-            sources.contains(&*name),
-            "{fixture} has no source in SOURCES.md"
+            sources.contains(&format!("| {name} |")),
+            "{} has no row in tests/fixtures/SOURCES.md",
+            file.display()
         );
     }
 }
