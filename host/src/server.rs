@@ -12,6 +12,7 @@ use crate::domain::Domain;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
 use crate::plugins::artifacts::ArtifactCache;
+use crate::plugins::guest::GuestRuntime;
 use crate::plugins::{
     CallLimits, LogLimiter, PluginManager, Registry, Runtime, Services, SwapError, TtlCache,
     engine, swap::Serving,
@@ -63,6 +64,8 @@ pub fn build_runtime(
         },
         artifacts,
         slots: tokio::sync::Semaphore::new(engine::MAX_INSTANCES as usize),
+        guest: GuestRuntime::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .map_err(|e| StartError::Engine(format!("the plugin runtime's threads: {e}")))?,
     }))
 }
 

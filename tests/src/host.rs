@@ -226,10 +226,7 @@ pub async fn fresh_postgres_database(
 }
 
 fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    crate::logs::init();
 }
 
 impl TestHost {

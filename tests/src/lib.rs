@@ -15,6 +15,7 @@ pub mod host;
 pub mod jira_server_sim;
 pub mod jira_sim;
 pub mod jwt;
+pub mod logs;
 pub mod plugins;
 pub mod process;
 pub mod proxy;

@@ -15,6 +15,7 @@ use serde_json::json;
 use trackbridge_e2e::jira_sim::{JiraAuth, JiraSim};
 use trackbridge_e2e::process::HostProcess;
 use trackbridge_e2e::scenario::{BOB_EMAIL, JiraScenario, deliver, http_client, wait_queue_idle};
+use trackbridge_e2e::test_plugins::{plugins_dir_with, test_plugin};
 use trackbridge_e2e::{ApiClient, TestDatabase};
 
 fn jira_auth() -> JiraAuth {
@@ -195,5 +196,88 @@ async fn a_metrics_flood_during_webhook_traffic_leaves_every_write_working() -> 
     assert_writes_work(api, &base, &scenario, "AFTER-1", Duration::from_secs(10))
         .await
         .with_context(|| host.last_logs(30))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_guests_slow_nothing_but_their_own_calls() -> anyhow::Result<()> {
+    // The built-in plugins and `faulty`, which misbehaves on request.
+    let plugins = tokio::task::spawn_blocking(|| {
+        plugins_dir_with(&[test_plugin("trackbridge-test-plugin-faulty")])
+    })
+    .await??;
+    let database = TestDatabase::new().await?;
+    let host = HostProcess::start(
+        HOST_PROCESS,
+        database.url(),
+        &[
+            ("TB_PLUGINS_DIR", plugins.path().display().to_string()),
+            ("TB_PLUGIN_TIMEOUT_SECS", "3".into()),
+        ],
+    )
+    .await?;
+    let base = host.base_url().to_owned();
+    // Two calls that compute forever, one that allocates without end, one
+    // that panics — all at once, the first three until their 3 s budget ends them.
+    let misbehaving: Vec<_> = ["loop", "loop", "oom", "panic"]
+        .into_iter()
+        .map(|body| {
+            let http = http_client();
+            let url = format!("{base}/extensions/faulty/hook/");
+            tokio::spawn(async move {
+                let response = http.post(url).body(body).send().await?;
+                anyhow::Ok(response.status().as_u16())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Meanwhile, everything else answers promptly: liveness, an admin read,
+    // and another plugin's webhook (an unsigned Jira delivery, which the
+    // Jira plugin refuses).
+    let http = http_client();
+    let api = host.api();
+    let mut latencies = Vec::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let started = Instant::now();
+        let health = http.get(format!("{base}/healthz")).send().await?;
+        ensure!(health.status() == 200);
+        latencies.push(("/healthz", started.elapsed()));
+
+        let started = Instant::now();
+        api.get("/api/plugins").await?.expect(200)?;
+        latencies.push(("GET /api/plugins", started.elapsed()));
+
+        let started = Instant::now();
+        let jira = http
+            .post(format!("{base}/extensions/jira/issue-updated/"))
+            .header("content-type", "application/json")
+            .body(r#"{"webhookEvent": "jira:issue_updated"}"#)
+            .send()
+            .await?;
+        ensure!(
+            jira.status().is_client_error(),
+            "jira answered {}",
+            jira.status()
+        );
+        latencies.push(("a Jira webhook", started.elapsed()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (what, took) = latencies
+        .iter()
+        .max_by_key(|(_, d)| *d)
+        .copied()
+        .context("probes ran")?;
+    ensure!(
+        took < Duration::from_millis(300),
+        "{what} took {took:?} while guests misbehaved ({} probes)",
+        latencies.len()
+    );
+
+    for call in misbehaving {
+        let status = call.await??;
+        ensure!(status == 503, "a misbehaving call answered {status}");
+    }
     Ok(())
 }

@@ -39,8 +39,8 @@ pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
         .unwrap_or_else(new_request_id);
     let span = tracing::info_span!("webhook", %provider, %request_id);
     let (response, _) = scoped(
-        request_id,
-        receive(&s, plugin, route_params, request).instrument(span),
+        request_id.clone(),
+        receive(&s, plugin, route_params, request, &request_id).instrument(span),
     )
     .await;
     s.metrics
@@ -53,11 +53,29 @@ pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
     response
 }
 
+/// What the sender of a webhook hears when it cannot be taken now: 503 with
+/// Retry-After, a short reason and the request id — never the plugin's own
+/// error, which can carry a backtrace, source paths or the guest's panic
+/// text. Those go to the log, under the same request id.
+fn unavailable(request_id: &str, reason: &str) -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": format!("{reason}; retry later"), "request_id": request_id})),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("5"),
+    );
+    response
+}
+
 async fn receive(
     s: &AppState,
     plugin: Arc<ProviderPlugin>,
     route_params: RouteParams,
     request: Request,
+    request_id: &str,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
@@ -96,7 +114,17 @@ async fn receive(
     let verified_by = format!("{} {}", plugin.name(), plugin.version());
     let verified = match plugin.verify_webhook(&request).await {
         Ok(v) => v,
-        Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+        Err(err) => {
+            // The detail was logged with the request id when the call failed.
+            return unavailable(
+                request_id,
+                &format!(
+                    "the {} plugin could not check this delivery ({})",
+                    plugin.name(),
+                    err.failure.kind()
+                ),
+            );
+        }
     };
     let webhook = match verified.value {
         Ok(webhook) => webhook,
@@ -124,8 +152,7 @@ async fn receive(
             plugin = plugin.name(),
             "plugin verified a webhook without selecting its integration"
         );
-        return ApiError::Unavailable("the plugin could not identify the integration".into())
-            .into_response();
+        return unavailable(request_id, "the plugin could not identify the integration");
     };
     let payload = WebhookPayload {
         plugin: plugin.name().to_owned(),
@@ -148,7 +175,10 @@ async fn receive(
         event_time: webhook.event_time.and_then(|t| i64::try_from(t).ok()),
         payload: match serde_json::to_string(&payload) {
             Ok(p) => p,
-            Err(e) => return ApiError::Unavailable(e.to_string()).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a verified webhook");
+                return unavailable(request_id, "cannot store the webhook right now");
+            }
         },
         body: Some(request.body),
         verified_by: Some(verified_by),
@@ -174,8 +204,7 @@ async fn receive(
         }
         Err(err) => {
             tracing::error!(error = %err, "cannot store a verified webhook");
-            ApiError::Unavailable("cannot store the webhook right now; retry later".into())
-                .into_response()
+            unavailable(request_id, "cannot store the webhook right now")
         }
     }
 }

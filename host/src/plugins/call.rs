@@ -46,6 +46,7 @@ impl CallState {
     pub fn new(
         plugin: &str,
         version: &str,
+        request_id: String,
         services: Arc<Services>,
         ctx: CallContext,
         memory_cap: usize,
@@ -66,7 +67,7 @@ impl CallState {
         CallState {
             plugin: plugin.to_owned(),
             version: version.to_owned(),
-            request_id: super::scope::request_id(),
+            request_id,
             integration: ctx.integration,
             services,
             limits: StoreLimitsBuilder::new()

@@ -27,6 +27,19 @@ pub struct PluginCallError {
     pub failure: CallFailure,
 }
 
+impl CallFailure {
+    /// What kind of failure, in a few words that reveal nothing of the
+    /// plugin's internals (for callers who may not see the detail).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallFailure::Plugin(_) => "it answered with an error",
+            CallFailure::Trap { .. } => "it crashed",
+            CallFailure::Timeout => "it ran out of time",
+            CallFailure::Host(_) => "the host could not run it",
+        }
+    }
+}
+
 impl PluginCallError {
     /// The plugin's own error, when it answered with one.
     pub fn plugin_error(&self) -> Option<&PluginError> {
@@ -52,11 +65,13 @@ impl fmt::Display for PluginCallError {
             } if guest_output.trim().is_empty() => {
                 write!(f, "trapped: {cause}")
             }
+            // The guest's own words (a panic message) first: they say what
+            // went wrong; the backtrace after them says where.
             CallFailure::Trap {
                 cause,
                 guest_output,
             } => {
-                write!(f, "trapped: {cause}; guest said: {}", guest_output.trim())
+                write!(f, "trapped; guest said: {}; {cause}", guest_output.trim())
             }
             CallFailure::Timeout => write!(f, "timed out"),
             CallFailure::Host(msg) => write!(f, "host error: {msg}"),

@@ -19,6 +19,7 @@ mod cache;
 mod call;
 pub mod engine;
 mod error;
+pub mod guest;
 pub mod health;
 mod host_api;
 pub(crate) mod http_gate;

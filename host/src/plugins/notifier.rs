@@ -59,9 +59,10 @@ impl NotifierPlugin {
         previous: Option<&str>,
     ) -> Result<Delivered, PluginCallError> {
         let this = self;
+        let (group, previous) = (group.clone(), previous.map(str::to_owned));
         let r = call_export!(this, for_integration(integration), "notify", |b, s| b
             .trackbridge_plugin_notifier()
-            .call_notify(s, group, event, previous));
+            .call_notify(s, &group, event, previous.as_deref()));
         Ok(flatten("notify", r, &self.info.name, &self.info.version)?.value)
     }
 }

@@ -82,9 +82,10 @@ impl ProviderPlugin {
         request: &IncomingRequest,
     ) -> Result<WithIntegration<Result<VerifiedWebhook, Rejection>>, PluginCallError> {
         let this = self;
+        let request = request.clone();
         call_export!(this, CallContext::default(), "verify-webhook", |b, s| b
             .trackbridge_plugin_provider()
-            .call_verify_webhook(s, request))
+            .call_verify_webhook(s, &request))
     }
 
     pub async fn handle_webhook(
@@ -93,13 +94,14 @@ impl ProviderPlugin {
         request: &IncomingRequest,
     ) -> Result<Vec<InboundEvent>, PluginCallError> {
         let this = self;
+        let request = request.clone();
         let r = call_export!(
             this,
             for_integration(integration),
             "handle-webhook",
             |b, s| b
                 .trackbridge_plugin_provider()
-                .call_handle_webhook(s, request)
+                .call_handle_webhook(s, &request)
         );
         self.flatten("handle-webhook", r)
     }
@@ -112,9 +114,10 @@ impl ProviderPlugin {
         mappings: &[StatusMapping],
     ) -> Result<SyncOutcome, PluginCallError> {
         let this = self;
+        let (issue, mappings) = (issue.clone(), mappings.to_vec());
         let r = call_export!(this, for_integration(integration), "sync-status", |b, s| b
             .trackbridge_plugin_provider()
-            .call_sync_status(s, issue, resolve, mappings));
+            .call_sync_status(s, &issue, resolve, &mappings));
         self.flatten("sync-status", r)
     }
 
@@ -125,13 +128,14 @@ impl ProviderPlugin {
         emails: Option<&[String]>,
     ) -> Result<SyncOutcome, PluginCallError> {
         let this = self;
+        let (issue, emails) = (issue.clone(), emails.map(<[String]>::to_vec));
         let r = call_export!(
             this,
             for_integration(integration),
             "sync-assignee",
             |b, s| b
                 .trackbridge_plugin_provider()
-                .call_sync_assignee(s, issue, emails)
+                .call_sync_assignee(s, &issue, emails.as_deref())
         );
         self.flatten("sync-assignee", r)
     }

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Engine, Store, Trap};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::Services;
 use super::artifacts::ArtifactCache;
 use super::bindings::types::PluginError;
 use super::call::{CallContext, CallState};
-use super::engine::EPOCH_TICK;
 use super::error::{CallFailure, PluginCallError};
 use super::health::CallStats;
 use super::host_api::HostUnavailable;
@@ -31,6 +32,8 @@ pub struct Runtime {
     /// One permit per instance the pool can hold: a burst of calls queues
     /// here (within each call's time budget) instead of being refused.
     pub slots: tokio::sync::Semaphore,
+    /// Where calls that run past their first epoch tick go on.
+    pub guest: super::guest::GuestRuntime,
 }
 
 /// Counts a call as in flight for as long as it lives.
@@ -51,46 +54,67 @@ pub struct WithIntegration<T> {
 
 /// Run one export of `$plugin` in a fresh instance: wait for a slot in the
 /// pool, instantiate, call, and bound the whole call — waiting included — by
-/// the wall-clock budget (the epoch deadline bounds the guest's own computing;
-/// this bounds waiting on the network and on other calls).
+/// the wall-clock budget (the epoch callback stops the guest's own computing
+/// at the same deadline; this bounds waiting on the network and on other
+/// calls). The call owns everything it touches, so that it can move to the
+/// guest runtime ([`super::guest`]) when it runs long; `$call` may use only
+/// owned values of the caller, which it moves.
 macro_rules! call_export {
     ($plugin:ident, $ctx:expr, $export:literal, |$b:ident, $s:ident| $call:expr) => {{
-        let started = std::time::Instant::now();
-        let deadline = tokio::time::Instant::now() + $plugin.runtime.limits.timeout;
-        // Declared before the store, so the slot is given back only after the
-        // store (and the pooled instance it holds) is gone.
-        let slot = tokio::time::timeout_at(deadline, $plugin.runtime.slots.acquire())
-            .await
-            .ok();
-        let mut store = $plugin
-            .runtime
-            .new_store(&$plugin.info.name, &$plugin.info.version, $ctx);
-        let result = match &slot {
-            None => None,
-            Some(Err(closed)) => Some(Err(wasmtime::Error::msg(closed.to_string()))),
-            Some(Ok(_)) => {
-                let _in_flight = $plugin
-                    .runtime
-                    .in_flight(&$plugin.info.name, &$plugin.info.version);
-                let run = async {
-                    let $b = $plugin.pre.instantiate_async(&mut store).await?;
-                    let $s = &mut store;
-                    $call.await
-                };
-                tokio::time::timeout_at(deadline, run).await.ok()
-            }
+        let runtime = $plugin.runtime.clone();
+        let pre = $plugin.pre.clone();
+        let (name, version) = ($plugin.info.name.clone(), $plugin.info.version.clone());
+        let stats = $plugin.stats.clone();
+        let ctx = $ctx;
+        // Taken here, in the caller's task: the call may end on another.
+        let request_id = crate::plugins::scope::request_id();
+        let moved = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let first_tick_used = moved.clone();
+        let call = async move {
+            let started = std::time::Instant::now();
+            let deadline = tokio::time::Instant::now() + runtime.limits.timeout;
+            // Declared before the store, so the slot is given back only after
+            // the store (and the pooled instance it holds) is gone.
+            let slot = tokio::time::timeout_at(deadline, runtime.slots.acquire())
+                .await
+                .ok();
+            let mut store = runtime.new_store(
+                &name,
+                &version,
+                ctx,
+                request_id,
+                deadline.into_std(),
+                first_tick_used,
+            );
+            let result = match &slot {
+                None => None,
+                Some(Err(closed)) => Some(Err(wasmtime::Error::msg(closed.to_string()))),
+                Some(Ok(_)) => {
+                    let _in_flight = runtime.in_flight(&name, &version);
+                    let run = async {
+                        let $b = pre.instantiate_async(&mut store).await?;
+                        let $s = &mut store;
+                        $call.await
+                    };
+                    tokio::time::timeout_at(deadline, run).await.ok()
+                }
+            };
+            runtime.finish(
+                crate::plugins::runtime::Finished {
+                    plugin: &name,
+                    version: &version,
+                    export: $export,
+                    stats: &stats,
+                    started,
+                },
+                &store,
+                result,
+            )
         };
-        $plugin.runtime.finish(
-            crate::plugins::runtime::Finished {
-                plugin: &$plugin.info.name,
-                version: &$plugin.info.version,
-                export: $export,
-                stats: &$plugin.stats,
-                started,
-            },
-            &store,
-            result,
-        )
+        let call = tracing::Instrument::instrument(call, tracing::Span::current());
+        let result = $plugin.runtime.guest.run(moved, call).await;
+        crate::plugins::scope::served_by(&$plugin.info.name, &$plugin.info.version);
+        result
     }};
 }
 pub(crate) use call_export;
@@ -119,20 +143,40 @@ impl Runtime {
         InFlight(gauge)
     }
 
-    /// A fresh store for one call, with the call limits applied.
-    pub fn new_store(&self, plugin: &str, version: &str, ctx: CallContext) -> Store<CallState> {
+    /// A fresh store for one call, with the call limits applied: the memory
+    /// cap, and at each epoch tick of guest computing either a yield to the
+    /// executor (`first_tick_used` tells the caller the call runs long) or,
+    /// past `deadline`, an interrupt.
+    pub fn new_store(
+        &self,
+        plugin: &str,
+        version: &str,
+        ctx: CallContext,
+        request_id: String,
+        deadline: std::time::Instant,
+        first_tick_used: Arc<AtomicBool>,
+    ) -> Store<CallState> {
         let state = CallState::new(
             plugin,
             version,
+            request_id,
             self.services.clone(),
             ctx,
             self.limits.memory_bytes,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            first_tick_used.store(true, Ordering::Release);
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         store
     }
 
@@ -144,7 +188,6 @@ impl Runtime {
         store: &Store<CallState>,
         result: Option<wasmtime::Result<T>>,
     ) -> Result<WithIntegration<T>, PluginCallError> {
-        super::scope::served_by(call.plugin, call.version);
         // `None`: the time budget ran out.
         let failure = match result {
             Some(Ok(value)) => {

@@ -46,6 +46,9 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(sync) = var("TB_PLUGIN_SYNC_SECS") {
         settings.swap.sync_every = seconds(&sync)?;
     }
+    if let Ok(timeout) = var("TB_PLUGIN_TIMEOUT_SECS") {
+        settings.plugin_timeout = seconds(&timeout)?;
+    }
     if let Ok(dir) = var("TB_PLUGIN_CACHE_DIR") {
         settings.plugin_cache_dir = Some(dir.into());
     }
