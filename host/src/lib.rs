@@ -12,12 +12,14 @@
 
 pub mod api;
 pub mod domain;
+pub mod listener;
 pub mod metrics;
 pub mod monitor;
 pub mod plugins;
 pub mod queue;
 pub mod server;
 pub mod settings;
+pub mod signals;
 pub mod store;
 pub mod time;
 

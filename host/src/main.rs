@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
             plugins: &server.serving(),
         }
     );
-    cli::signals::stopped().await?;
+    trackbridge_host::signals::stopped().await?;
     println!("stopping: finishing the requests and jobs in flight");
     server.shutdown().await;
     Ok(())

@@ -58,6 +58,12 @@ pub struct IntegrationLabels {
     pub integration: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// `headers` or `body`.
+    pub phase: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn call_latency() -> Histogram {
@@ -80,6 +86,9 @@ pub struct Metrics {
     pub plugin_cache_hits: Counter,
     pub plugin_log_dropped: Family<PluginLabels, Counter>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    pub http_connections_open: Gauge,
+    pub http_connections_refused: Counter,
+    pub http_timeouts: Family<PhaseLabels, Counter>,
     queue_depth: Family<IntegrationLabels, Gauge>,
     queue_dead_letters: Family<IntegrationLabels, Gauge>,
     queue_failures_last_hour: Family<IntegrationLabels, Gauge>,
@@ -105,6 +114,9 @@ impl Default for Metrics {
             plugin_cache_hits: Counter::default(),
             plugin_log_dropped: Family::default(),
             webhooks: Family::default(),
+            http_connections_open: Gauge::default(),
+            http_connections_refused: Counter::default(),
+            http_timeouts: Family::default(),
             queue_depth: Family::default(),
             queue_dead_letters: Family::default(),
             queue_failures_last_hour: Family::default(),
@@ -193,6 +205,21 @@ impl Default for Metrics {
             "queue_oldest_pending_age_seconds",
             "Age of the oldest pending or running job, per integration",
             m.queue_oldest_pending_age.clone(),
+        );
+        r.register(
+            "http_connections_open",
+            "HTTP connections open now",
+            m.http_connections_open.clone(),
+        );
+        r.register(
+            "http_connections_refused",
+            "Connections answered 503 and closed because the server had --max-connections open",
+            m.http_connections_refused.clone(),
+        );
+        r.register(
+            "http_request_timeouts",
+            "Requests closed because their headers or body did not arrive in time, by phase",
+            m.http_timeouts.clone(),
         );
         r.register(
             "queue_figures_age_seconds",

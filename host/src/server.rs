@@ -4,15 +4,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::domain::Domain;
+use crate::listener::{self, HttpLimits};
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
 use crate::plugins::artifacts::ArtifactCache;
 use crate::plugins::guest::GuestRuntime;
+use crate::plugins::outbound::AddressPolicy;
 use crate::plugins::{
     CallLimits, LogLimiter, PluginManager, Registry, Runtime, Services, SwapError, TtlCache,
     engine, swap::Serving,
@@ -57,6 +59,9 @@ pub fn build_runtime(
             public_url,
             metrics,
             log_limiter: LogLimiter::new(settings.plugin_log_lines_per_sec),
+            addresses: Arc::new(AddressPolicy {
+                allowed: settings.outbound_allow_networks.clone(),
+            }),
         }),
         limits: CallLimits {
             timeout: settings.plugin_timeout,
@@ -86,8 +91,9 @@ pub async fn offline_runtime() -> Result<Arc<Runtime>, StartError> {
 /// A running host.
 pub struct Server {
     addr: SocketAddr,
-    stop: oneshot::Sender<()>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    grace: std::time::Duration,
     workers: Workers,
     stop_background: watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
@@ -153,6 +159,8 @@ impl Server {
             domain.job_signal(),
             settings.jobs.clone(),
         );
+        let (settings_http, grace) = (settings.http, settings.shutdown_grace);
+        let metrics_for_http = metrics.clone();
         let state = AppState {
             intake: queue::Intake::start(store.clone(), monitor.clone()),
             domain,
@@ -163,21 +171,26 @@ impl Server {
             monitor,
             settings: Arc::new(settings),
         };
+        let limits = HttpLimits {
+            max_connections: listener::effective_max_connections(settings_http.max_connections),
+            ..settings_http
+        };
         let app = api::router(state);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(err) = serve.await {
-                tracing::error!(error = %err, "HTTP server failed");
-            }
-        });
+        let (stop, stopping) = watch::channel(false);
+        let task = tokio::spawn(listener::serve(
+            listener,
+            app,
+            limits,
+            metrics_for_http,
+            stopping,
+            grace,
+        ));
         tracing::info!(%addr, "listening");
         Ok(Server {
             addr,
             stop,
             task,
+            grace,
             workers,
             stop_background,
             background,
@@ -194,12 +207,17 @@ impl Server {
         self.plugins.serving()
     }
 
-    /// Stop accepting connections, wait for requests in flight, then for the
-    /// jobs in hand. Queued jobs stay queued for the next start.
+    /// Stop: no new connections, requests and jobs in flight finish, idle
+    /// connections close — all within the shutdown grace. What is still
+    /// running then is cut: connections closed, jobs handed back to the
+    /// queue. Queued jobs stay queued for the next start.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-        self.workers.shutdown().await;
+        let deadline = tokio::time::Instant::now() + self.grace;
+        let _ = self.stop.send(true);
+        let http = async {
+            let _ = self.task.await;
+        };
+        tokio::join!(http, self.workers.shutdown(deadline));
         let _ = self.stop_background.send(true);
         for task in self.background {
             let _ = task.await;

@@ -39,6 +39,14 @@ pub struct Settings {
     pub swap: SwapSettings,
     /// Log lines a plugin may write per second (twice that in a burst).
     pub plugin_log_lines_per_sec: u32,
+    /// Internal address ranges (loopback, link-local) that plugins' outbound
+    /// requests may reach nevertheless; none by default.
+    pub outbound_allow_networks: Vec<ipnet::IpNet>,
+    /// HTTP timeouts and the connection cap.
+    pub http: crate::listener::HttpLimits,
+    /// On SIGTERM or SIGINT: how long requests and jobs in flight may take
+    /// to finish before they are cut (jobs then go back to the queue).
+    pub shutdown_grace: Duration,
     /// The longest any single wait on the database may take (a connection,
     /// the turn to write, a lock, a statement); past it the request gets 503.
     pub database_timeout: Duration,
@@ -65,6 +73,9 @@ impl Settings {
             swap: SwapSettings::default(),
             plugin_log_lines_per_sec: 100,
             database_timeout: crate::store::DEFAULT_TIMEOUT,
+            outbound_allow_networks: Vec::new(),
+            http: crate::listener::HttpLimits::default(),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 

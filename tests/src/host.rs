@@ -18,6 +18,9 @@ pub fn shared_artifact_cache() -> std::path::PathBuf {
 /// The retry schedule of test hosts, in milliseconds.
 pub const TEST_RETRY_SCHEDULE_MS: &[u64] = &[50, 100, 200, 400, 800];
 
+/// The network test hosts let plugins reach: the simulators'.
+pub const LOOPBACK: &str = "127.0.0.0/8";
+
 /// The admin token every [`TestHost`] is started with.
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 
@@ -257,6 +260,9 @@ impl TestHost {
             .map(|ms| std::time::Duration::from_millis(*ms))
             .collect();
         settings.jobs.poll = std::time::Duration::from_millis(200);
+        // The simulated trackers listen on loopback, which plugins may not
+        // reach unless the operator says so.
+        settings.outbound_allow_networks = vec![LOOPBACK.parse().expect("a network")];
         // One artifact cache for every test host of the run: a host compiles a
         // plugin only the first time any test loads it.
         settings.plugin_cache_dir = Some(shared_artifact_cache());

@@ -39,6 +39,7 @@ impl HostProcess {
             .env("TB_PLUGINS_DIR", plugins_dir)
             .env("TB_PLUGIN_CACHE_DIR", crate::host::shared_artifact_cache())
             .env("TB_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("TB_OUTBOUND_ALLOW_NETWORKS", crate::host::LOOPBACK)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG")
@@ -113,6 +114,50 @@ impl HostProcess {
     pub fn last_logs(&self, n: usize) -> String {
         let logs = self.logs();
         logs[logs.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// CPU time it has used so far (user + system), from `/proc`.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let pid = self.pid().context("host-process has exited")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which is in parentheses): utime is
+        // the 14th field of the line, stime the 15th, in clock ticks.
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+        // The kernel's USER_HZ is 100 on every Linux this runs on.
+        Ok(Duration::from_millis(ticks * 10))
+    }
+
+    /// SIGTERM, as systemd, containers and Kubernetes stop a service.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("host-process has exited")?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid}: {status}");
+        Ok(())
+    }
+
+    /// Wait for the process to exit, at most `within`.
+    pub async fn wait_exit(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .with_context(|| format!("host-process still running after {within:?}"))?
+            .context("waiting for host-process")
     }
 
     /// SIGKILL: no shutdown, no flushing, jobs left running.

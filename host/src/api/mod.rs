@@ -106,6 +106,8 @@ pub fn router(state: AppState) -> Router {
             auth::require_admin_token,
         ))
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
+    let body_timeout = state.settings.http.body_timeout;
+    let metrics = state.metrics.clone();
     Router::new()
         .nest("/api", api)
         .route("/openapi.json", get(openapi::document))
@@ -113,5 +115,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(webhooks::dispatch)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::listener::body_deadline(body_timeout, metrics.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }

@@ -21,6 +21,7 @@ use crate::plugins::bindings::provider_types::IncomingRequest;
 use crate::plugins::registry::RouteParams;
 use crate::plugins::scope::{new_request_id, scoped};
 use crate::store::{Enqueued, NewJob};
+use crate::time::now_ms;
 
 pub async fn dispatch(State(s): State<AppState>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
@@ -95,8 +96,18 @@ async fn receive(
     if declared.is_some_and(|n| n > limit) {
         return too_large();
     }
-    let Ok(body) = to_bytes(body, limit).await else {
-        return too_large();
+    let body = match to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(err) if is_length_limit(&err) => return too_large(),
+        // The client stopped sending before the length it declared (or the
+        // body timed out, which the body deadline turns into 408).
+        Err(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "the request body ended before its declared length"})),
+            )
+                .into_response();
+        }
     };
     let request = IncomingRequest {
         method: parts.method.as_str().to_owned(),
@@ -172,7 +183,10 @@ async fn receive(
         group_id: None,
         dedup_key: webhook.delivery_id.filter(|k| !k.is_empty()),
         body_sha256: Some(hex_sha256(&request.body)),
-        event_time: webhook.event_time.and_then(|t| i64::try_from(t).ok()),
+        event_time: webhook
+            .event_time
+            .and_then(|t| i64::try_from(t).ok())
+            .map(|t| crate::domain::believable_time(t, now_ms())),
         payload: match serde_json::to_string(&payload) {
             Ok(p) => p,
             Err(e) => {
@@ -207,6 +221,18 @@ async fn receive(
             unavailable(request_id, "cannot store the webhook right now")
         }
     }
+}
+
+/// Whether reading a body failed because it was over the size limit.
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

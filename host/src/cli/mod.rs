@@ -3,5 +3,4 @@
 pub mod options;
 pub mod plugin;
 pub mod plugins_dir;
-pub mod signals;
 pub mod summary;

@@ -38,6 +38,30 @@ impl<'de> Deserialize<'de> for Schedule {
     }
 }
 
+/// Address ranges, as `127.0.0.1/32,fd00::/8`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+pub fn parse_networks(text: &str) -> Result<Networks, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{n}` is not an address range (`127.0.0.1/32`)"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Networks)
+}
+
+impl<'de> Deserialize<'de> for Networks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Networks, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_networks(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Options of `trackbridge serve`. Every one is optional here: what is unset
 /// comes from the configuration file, then from the default in its help.
 // One struct serves both clap (command line, environment) and serde (the
@@ -115,6 +139,36 @@ pub struct ServeOptions {
     /// rather than waiting on. [default: 5000]
     #[arg(long, env = "TRACKBRIDGE_DATABASE_TIMEOUT_MS")]
     pub database_timeout_ms: Option<u64>,
+    /// Internal address ranges plugins' outbound requests may reach, comma
+    /// separated (`127.0.0.1/32,fd00::/8`). Loopback, link-local (where
+    /// clouds serve instance metadata), unspecified and multicast addresses
+    /// are refused otherwise, whatever name resolves to them; private ranges
+    /// (10/8, 172.16/12, 192.168/16) are always allowed. [default: none]
+    #[arg(long, env = "TRACKBRIDGE_OUTBOUND_ALLOW_NETWORKS", value_parser = parse_networks)]
+    pub outbound_allow_networks: Option<Networks>,
+    /// Milliseconds a client has, from the first byte of a request, to send
+    /// its headers; then 408 and the connection is closed (slow clients hold
+    /// a connection each). [default: 10000]
+    #[arg(long, env = "TRACKBRIDGE_HTTP_HEADER_TIMEOUT_MS")]
+    pub http_header_timeout_ms: Option<u64>,
+    /// Milliseconds a client has, after the headers, to send the request's
+    /// body; then 408 and the connection is closed. [default: 30000]
+    #[arg(long, env = "TRACKBRIDGE_HTTP_BODY_TIMEOUT_MS")]
+    pub http_body_timeout_ms: Option<u64>,
+    /// Milliseconds a kept-alive connection may wait for its next request
+    /// before it is closed. [default: 60000]
+    #[arg(long, env = "TRACKBRIDGE_HTTP_IDLE_TIMEOUT_MS")]
+    pub http_idle_timeout_ms: Option<u64>,
+    /// Connections open at once; more are answered 503 (Retry-After: 1) and
+    /// closed. Lowered at start to what the open-file limit leaves room for.
+    /// [default: 1024]
+    #[arg(long, env = "TRACKBRIDGE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds that requests and jobs in flight get to finish on SIGTERM or
+    /// SIGINT; then connections are closed and unfinished jobs go back to
+    /// the queue. [default: 30]
+    #[arg(long, env = "TRACKBRIDGE_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<f64>,
     /// Region segment (0–4095) of the snowflake ids of organizations, projects
     /// and teams made by this process. [default: 0]
     #[arg(long, env = "TRACKBRIDGE_REGION_ID")]
@@ -162,7 +216,10 @@ impl ServeOptions {
             listen, database_url, plugins_dir, watch, plugin_cache_dir, admin_token,
             admin_token_file, public_url, plugin_timeout_ms, plugin_memory_mib,
             plugin_log_lines_per_sec, plugin_probation_calls, plugin_max_failure_rate,
-            plugin_sync_ms, max_webhook_bytes, database_timeout_ms, region_id, workers, job_lease_secs, job_poll_ms,
+            plugin_sync_ms, max_webhook_bytes, database_timeout_ms, outbound_allow_networks,
+            http_header_timeout_ms,
+            http_body_timeout_ms, http_idle_timeout_ms, max_connections, shutdown_grace_secs,
+            region_id, workers, job_lease_secs, job_poll_ms,
             retry_schedule, max_retry_after_secs, job_retention_hours)
     }
 
@@ -205,6 +262,20 @@ impl ServeOptions {
         s.max_webhook_bytes = self.max_webhook_bytes.unwrap_or(1 << 20);
         s.region_id = self.region_id.unwrap_or(0);
         s.database_timeout = Duration::from_millis(self.database_timeout_ms.unwrap_or(5000).max(1));
+        s.outbound_allow_networks = self
+            .outbound_allow_networks
+            .clone()
+            .map(|n| n.0)
+            .unwrap_or_default();
+        let ms = |v: Option<u64>, default: u64| Duration::from_millis(v.unwrap_or(default).max(1));
+        s.http = trackbridge_host::listener::HttpLimits {
+            header_timeout: ms(self.http_header_timeout_ms, 10_000),
+            body_timeout: ms(self.http_body_timeout_ms, 30_000),
+            idle_timeout: ms(self.http_idle_timeout_ms, 60_000),
+            max_connections: self.max_connections.unwrap_or(1024).max(1),
+        };
+        s.shutdown_grace =
+            Duration::from_secs_f64(self.shutdown_grace_secs.unwrap_or(30.0).max(0.0));
         s.plugin_cache_dir = match &self.plugin_cache_dir {
             Some(dir) if dir.as_os_str().is_empty() => None,
             Some(dir) => Some(dir.clone()),

@@ -12,6 +12,34 @@ use crate::plugins::bindings::provider_types::{
 use crate::queue::Outcome;
 use crate::store::{self, Integration, Job, StoreError};
 
+/// How far ahead of the host's clock a provider's event time may be and
+/// still be believed. Trackers' clocks are NTP-synchronized; five minutes
+/// allows for a self-hosted one that drifts.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The clock of one delivery: its event time, and when it arrived.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryClock {
+    /// The delivery's event time, for events that carry none.
+    pub fallback: Option<i64>,
+    /// When the host stored it (ms).
+    pub arrived: i64,
+}
+
+/// `time`, or `arrived` when `time` is more than [`MAX_CLOCK_SKEW_MS`] after
+/// it. An event dated in the future would otherwise pin its issue's clock:
+/// every real event after it would look older and be ignored. Refusing it
+/// instead would lose it for good (trackers do not send a refused delivery
+/// again), while its time of arrival orders it correctly against what comes
+/// after.
+pub fn believable_time(time: i64, arrived: i64) -> i64 {
+    if time > arrived.saturating_add(MAX_CLOCK_SKEW_MS) {
+        arrived
+    } else {
+        time
+    }
+}
+
 impl Domain {
     /// Run a `webhook` job.
     pub(super) async fn process_webhook(
@@ -53,30 +81,57 @@ impl Domain {
             Err(err) => return Ok(call_failure(&err)),
         };
         let provider = (plugin.name(), plugin.info.display_name.as_str());
-        let (applied, stale) = self
-            .apply_events(&integration, provider, events, job.event_time, job.id)
+        let clock = DeliveryClock {
+            fallback: job.event_time,
+            arrived: job.created_at,
+        };
+        let (applied, stale, clamped) = self
+            .apply_events(&integration, provider, events, clock, job.id)
             .await?;
-        Ok(Outcome::note(format!(
-            "{applied} event(s) applied, {stale} older than the last applied and ignored"
-        )))
+        let mut note =
+            format!("{applied} event(s) applied, {stale} older than the last applied and ignored");
+        if clamped > 0 {
+            note.push_str(&format!(
+                "; {clamped} event time(s) more than {} s ahead of the host's clock replaced by the time of arrival",
+                MAX_CLOCK_SKEW_MS / 1000
+            ));
+        }
+        Ok(Outcome::note(note))
     }
 
-    /// Apply a delivery's events to the linked groups; `fallback_time` is the
-    /// delivery's event time, for events that carry none, and `arrival` its
-    /// place in arrival order (its job id), which breaks ties between equal
-    /// times. Returns how many were applied and how many were older than the
-    /// last applied and ignored.
+    /// Apply a delivery's events to the linked groups; `clock` gives the
+    /// delivery's event time, for events that carry none, and when it
+    /// arrived; `arrival` is its place in arrival order (its job id), which
+    /// breaks ties between equal times. Returns how many were applied, how
+    /// many were older than the last applied and ignored, and how many times
+    /// were too far ahead to be believed.
     pub async fn apply_events(
         &self,
         integration: &Integration,
         provider: (&str, &str),
         events: Vec<InboundEvent>,
-        fallback_time: Option<i64>,
+        clock: DeliveryClock,
         arrival: i64,
-    ) -> Result<(usize, usize), DomainError> {
-        let (mut applied, mut stale) = (0, 0);
+    ) -> Result<(usize, usize, usize), DomainError> {
+        let (mut applied, mut stale, mut clamped) = (0, 0, 0);
         for event in events {
-            let time = event.event_time.map(|t| t as i64).or(fallback_time);
+            let time = event
+                .event_time
+                .and_then(|t| i64::try_from(t).ok())
+                .or(clock.fallback)
+                .map(|t| {
+                    let believable = believable_time(t, clock.arrived);
+                    if believable != t {
+                        clamped += 1;
+                        tracing::warn!(
+                            integration = integration.id,
+                            issue = %event.external_issue,
+                            event_time = t,
+                            "an event time far ahead of the host's clock was replaced by the time of arrival"
+                        );
+                    }
+                    believable
+                });
             if self
                 .apply_event(
                     integration,
@@ -93,7 +148,7 @@ impl Domain {
                 stale += 1;
             }
         }
-        Ok((applied, stale))
+        Ok((applied, stale, clamped))
     }
 
     /// Apply one event; false when it is older than the last one applied to

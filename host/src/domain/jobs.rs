@@ -83,15 +83,25 @@ pub struct WebhookPayload {
     pub route_params: Vec<(String, String)>,
 }
 
-/// Headers never stored with a webhook.
+/// Headers never stored with a webhook: anything that names a credential,
+/// a signature over the body (replayable with it), a session or a key.
 pub fn is_credential_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    name == "authorization"
-        || name == "proxy-authorization"
-        || name == "cookie"
-        || ["signature", "secret", "token"]
-            .iter()
-            .any(|part| name.contains(part))
+    name == "cookie"
+        || [
+            "auth",
+            "signature",
+            "secret",
+            "token",
+            "key",
+            "password",
+            "passwd",
+            "credential",
+            "session",
+            "jwt",
+        ]
+        .iter()
+        .any(|part| name.contains(part))
 }
 
 impl Runner for Domain {
@@ -190,10 +200,17 @@ mod tests {
     fn credentials_are_not_stored() {
         for name in [
             "Authorization",
+            "Proxy-Authorization",
             "X-Hub-Signature",
+            "X-Hub-Signature-256",
             "cookie",
             "X-Shared-Secret",
             "x-api-token",
+            "X-Api-Key",
+            "X-Auth-User",
+            "X-Gitlab-Token",
+            "X-Session-Id",
+            "X-Password",
         ] {
             assert!(is_credential_header(name), "{name}");
         }
@@ -201,6 +218,8 @@ mod tests {
             "content-type",
             "x-atlassian-webhook-identifier",
             "user-agent",
+            "x-github-delivery",
+            "x-request-id",
         ] {
             assert!(!is_credential_header(name), "{name}");
         }

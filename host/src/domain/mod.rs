@@ -14,6 +14,7 @@ mod outbound;
 pub mod status;
 
 pub use assignment::AssignOutcome;
+pub use inbound::{DeliveryClock, MAX_CLOCK_SKEW_MS, believable_time};
 
 use std::sync::Arc;
 

@@ -60,12 +60,21 @@ impl ArtifactCache {
         sha256: &str,
         metrics: &Metrics,
     ) -> wasmtime::Result<Component> {
-        if let Some(path) = self.path(sha256).filter(|p| p.is_file()) {
+        let cached = self.path(sha256).filter(|p| p.is_file()).filter(|p| match trusted(p) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!(path = %p.display(), %why, "a cached artifact is not loaded (native code must be writable by this host's user only); compiling instead");
+                false
+            }
+        });
+        if let Some(path) = cached {
             // SAFETY: wasmtime requires that a deserialized artifact come from a
             // trusted source. These files are written only by this host, below the
             // operator's cache directory, under a name that includes the module
-            // hash and the engine's settings; wasmtime checks the header (version,
-            // settings) and refuses artifacts of another engine.
+            // hash and the engine's settings; `trusted` has checked that nobody but
+            // this host's user can have written the file or replaced it in its
+            // directory; wasmtime checks the header (version, settings) and
+            // refuses artifacts of another engine.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => {
                     metrics.plugin_cache_hits.inc();
@@ -99,6 +108,37 @@ impl ArtifactCache {
     }
 }
 
+/// Whether native code at `path` can only have come from this host's user:
+/// the file and its directory belong to this user (or root), and neither is
+/// writable by its group or by others.
+#[cfg(unix)]
+fn trusted(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::getuid().as_raw();
+    for (what, p) in [("file", Some(path)), ("directory", path.parent())] {
+        let Some(p) = p else { continue };
+        let meta = std::fs::metadata(p).map_err(|e| format!("{what}: {e}"))?;
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(format!(
+                "the {what} belongs to user {}, not {me}",
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "the {what} is writable by its group or by others (mode {:o})",
+                meta.mode() & 0o777
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn trusted(_path: &Path) -> Result<(), String> {
+    Ok(())
+}
+
 /// Write to a temporary file of its own beside `path`, then rename: a reader
 /// never sees half an artifact, and two writers of the same one (threads or
 /// processes) never write into each other's file.
@@ -109,8 +149,37 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&tmp)?, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn native_code_others_could_have_written_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let file = dir.path().join("a.cwasm");
+        write_atomically(&file, b"x").unwrap();
+        assert_eq!(trusted(&file), Ok(()));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(trusted(&file).unwrap_err().contains("file is writable"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            trusted(&file)
+                .unwrap_err()
+                .contains("directory is writable")
+        );
+    }
 }
 
 /// The hex sha256 of a module.

@@ -64,6 +64,7 @@ impl CallState {
         if let Some(i) = &ctx.integration {
             allowed.extend(i.allowed_hosts.iter().cloned());
         }
+        let addresses = services.addresses.clone();
         CallState {
             plugin: plugin.to_owned(),
             version: version.to_owned(),
@@ -81,6 +82,7 @@ impl CallState {
                 plugin: plugin.to_owned(),
                 allowed,
                 patterns: ctx.host_patterns,
+                addresses,
             },
             table: ResourceTable::new(),
         }

@@ -1,9 +1,11 @@
 //! The outbound-HTTP gate: `wasi:http` requests may reach only the hosts of the
 //! integration the call acts for. Anything else is refused and logged.
 
-use wasmtime_wasi_http::{
-    Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_send_request,
-};
+use std::sync::Arc;
+
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::outbound::AddressPolicy;
 
 type ResponseFuture = Box<
     dyn Future<
@@ -24,6 +26,8 @@ pub struct HttpGate {
     pub allowed: Vec<String>,
     /// `host:port` patterns allowed besides (see [`host_matches_pattern`]).
     pub patterns: Vec<String>,
+    /// Which addresses the allowed hosts may resolve to.
+    pub addresses: Arc<AddressPolicy>,
 }
 
 impl HttpGate {
@@ -62,6 +66,16 @@ pub fn authority_of_url(url: &str) -> Option<String> {
 /// but not `example.com:443`).
 pub fn host_matches_pattern(host: &str, pattern: &str) -> bool {
     let (host, pattern) = (host.to_ascii_lowercase(), pattern.to_ascii_lowercase());
+    // A pattern names DNS hosts; an address literal (`169.254.169.254:80`)
+    // never falls under one, whatever its digits end with.
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    if name
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+    {
+        return false;
+    }
     match pattern.strip_prefix("*.") {
         Some(suffix) => host
             .strip_suffix(suffix)
@@ -85,14 +99,12 @@ impl WasiHttpHooks for HttpGate {
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-            ))
-        })
+        Box::new(super::outbound::send(
+            request,
+            options,
+            self.addresses.clone(),
+            self.plugin.clone(),
+        ))
     }
 }
 
@@ -105,6 +117,7 @@ mod tests {
             plugin: "test".into(),
             allowed: allowed.iter().map(|s| s.to_string()).collect(),
             patterns: Vec::new(),
+            addresses: Arc::default(),
         }
     }
 
@@ -168,6 +181,10 @@ mod tests {
             "VSSPS.dev.azure.com:443",
             "vssps.dev.azure.com:443"
         ));
+        // Address literals never match a pattern.
+        assert!(!host_matches_pattern("169.254.169.254:80", "*.169.254:80"));
+        assert!(!host_matches_pattern("10.0.0.1:443", "10.0.0.1:443"));
+        assert!(!host_matches_pattern("[::1]:443", "*.1]:443"));
     }
 
     #[test]

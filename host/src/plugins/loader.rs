@@ -176,6 +176,7 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
                 runtime: runtime.clone(),
             };
             plugin.info = plugin.describe().await.map_err(describe_failed)?;
+            super::describe_check::check(&plugin.info).map_err(invalid)?;
             Ok(Plugin::$variant(Arc::new(plugin)))
         }};
     }

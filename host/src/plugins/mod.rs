@@ -17,6 +17,7 @@ pub mod artifacts;
 pub mod bindings;
 mod cache;
 mod call;
+pub mod describe_check;
 pub mod engine;
 mod error;
 pub mod guest;
@@ -27,6 +28,7 @@ pub mod inspect;
 pub mod loader;
 mod log_limit;
 pub mod notifier;
+pub mod outbound;
 pub mod provider;
 pub mod registry;
 pub mod runtime;
@@ -58,4 +60,6 @@ pub struct Services {
     pub public_url: String,
     pub metrics: Arc<Metrics>,
     pub log_limiter: LogLimiter,
+    /// Which addresses outbound requests may connect to.
+    pub addresses: Arc<outbound::AddressPolicy>,
 }

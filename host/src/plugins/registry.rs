@@ -124,12 +124,11 @@ impl Registry {
         }
         for route in &plugin.info().routes {
             for (owner, other) in set.iter().filter(|(n, _)| *n != name) {
-                if other
-                    .info()
-                    .routes
-                    .iter()
-                    .any(|r| r.method.eq_ignore_ascii_case(&route.method) && r.path == route.path)
-                {
+                // By what they match, not as strings: `{p}` matches any segment.
+                if other.info().routes.iter().any(|r| {
+                    r.method.eq_ignore_ascii_case(&route.method)
+                        && super::describe_check::templates_overlap(&r.path, &route.path)
+                }) {
                     return Err(Conflict::Route {
                         route: format!("{} {}", route.method, route.path),
                         owner: owner.clone(),

@@ -46,14 +46,37 @@ impl Default for WorkerSettings {
 pub struct Workers {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    store: Store,
+    /// This process's lease owner tag (each worker's is `<process>-<n>`).
+    process: String,
 }
 
 impl Workers {
-    /// Stop claiming; wait for the jobs in hand to be recorded.
-    pub async fn shutdown(self) {
+    /// Stop claiming; wait until `deadline` for the jobs in hand to be
+    /// recorded. Jobs still running then are cut and handed back to the queue
+    /// (pending, due now), so another process — or this one, restarted —
+    /// takes them at once rather than after their lease.
+    pub async fn shutdown(self, deadline: tokio::time::Instant) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        let mut cut = 0;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+                cut += 1;
+            }
+        }
+        if cut > 0 {
+            match self.store.release_leases_of(&self.process).await {
+                Ok(jobs) => tracing::warn!(
+                    jobs,
+                    "jobs unfinished at the end of the shutdown grace were handed back to the queue"
+                ),
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "jobs unfinished at the end of the shutdown grace could not be handed back; they run again once their leases expire"
+                ),
+            }
         }
     }
 }
@@ -82,8 +105,17 @@ pub fn start<R: Runner>(
             tokio::spawn(async move { worker.run(stopped).await })
         })
         .collect();
-    tasks.push(tokio::spawn(prune(store, settings.retention, stopped)));
-    Workers { stop, tasks }
+    tasks.push(tokio::spawn(prune(
+        store.clone(),
+        settings.retention,
+        stopped,
+    )));
+    Workers {
+        stop,
+        tasks,
+        store,
+        process,
+    }
 }
 
 /// Forget done jobs older than the retention, once an hour.

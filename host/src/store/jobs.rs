@@ -63,6 +63,8 @@ pub struct Job {
     pub body: Option<Vec<u8>>,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// When it was written (ms): for a webhook, when it arrived.
+    pub created_at: i64,
 }
 
 /// What an operator sees of a job (never its payload: webhooks carry customer data).
@@ -183,6 +185,7 @@ fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
         payload: row.try_get(5)?,
         body: row.try_get(6)?,
         attempts: row.try_get(7)?,
+        created_at: row.try_get(8)?,
     })
 }
 
@@ -269,7 +272,7 @@ impl Store {
                 ORDER BY j.id LIMIT 1 {lock}), \
                (SELECT j.id FROM jobs j WHERE j.state = 'pending' AND +j.run_after <= $3 AND {free} \
                 ORDER BY j.id LIMIT 1 {lock})) \
-             RETURNING id, kind, integration_id, group_id, event_time, payload, body, attempts"
+             RETURNING id, kind, integration_id, group_id, event_time, payload, body, attempts, created_at"
         );
         let mut conn = self.lease_writer().await?;
         // Every row, not the first: stepping the statement to its end is what
@@ -384,6 +387,21 @@ impl Store {
             "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL \
              WHERE state = 'running'",
         )
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Hand back the running jobs of the workers of `process` (owners
+    /// `<process>-<n>`): pending, due now. Returns how many.
+    pub async fn release_leases_of(&self, process: &str) -> Result<u64> {
+        let mut conn = self.writer().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, run_after = $2 \
+             WHERE state = 'running' AND lease_owner LIKE $1",
+        )
+        .bind(format!("{process}-%"))
+        .bind(crate::time::now_ms())
         .execute(&mut *conn)
         .await?;
         Ok(done.rows_affected())

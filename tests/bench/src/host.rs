@@ -139,6 +139,9 @@ impl ServeProcess {
             .arg(plugins_dir)
             .arg("--admin-token")
             .arg(ADMIN_TOKEN)
+            // The simulated trackers listen on loopback.
+            .arg("--outbound-allow-networks")
+            .arg("127.0.0.0/8")
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -46,6 +46,31 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(sync) = var("TB_PLUGIN_SYNC_SECS") {
         settings.swap.sync_every = seconds(&sync)?;
     }
+    if let Ok(networks) = var("TB_OUTBOUND_ALLOW_NETWORKS") {
+        settings.outbound_allow_networks = networks
+            .split(',')
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.trim().parse())
+            .collect::<Result<_, _>>()?;
+    }
+    if let Ok(grace) = var("TB_SHUTDOWN_GRACE_SECS") {
+        settings.shutdown_grace = seconds(&grace)?;
+    }
+    if let Ok(ms) = var("TB_HTTP_HEADER_TIMEOUT_MS") {
+        settings.http.header_timeout = Duration::from_millis(ms.parse()?);
+    }
+    if let Ok(ms) = var("TB_HTTP_BODY_TIMEOUT_MS") {
+        settings.http.body_timeout = Duration::from_millis(ms.parse()?);
+    }
+    if let Ok(ms) = var("TB_HTTP_IDLE_TIMEOUT_MS") {
+        settings.http.idle_timeout = Duration::from_millis(ms.parse()?);
+    }
+    if let Ok(max) = var("TB_MAX_CONNECTIONS") {
+        settings.http.max_connections = max.parse()?;
+    }
+    if let Ok(ms) = var("TB_DATABASE_TIMEOUT_MS") {
+        settings.database_timeout = Duration::from_millis(ms.parse()?);
+    }
     if let Ok(timeout) = var("TB_PLUGIN_TIMEOUT_SECS") {
         settings.plugin_timeout = seconds(&timeout)?;
     }
@@ -54,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let server = Server::start(settings).await?;
     println!("listening on {}", server.local_addr());
-    tokio::signal::ctrl_c().await?;
+    trackbridge_host::signals::stopped().await?;
     server.shutdown().await;
     Ok(())
 }

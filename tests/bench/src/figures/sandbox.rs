@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use hdrhistogram::Histogram;
 use trackbridge_e2e::webhook::JIRA_ISSUE_UPDATED;
+use trackbridge_host::domain::DeliveryClock;
 use trackbridge_host::domain::Domain;
 use trackbridge_host::metrics::Metrics;
 use trackbridge_host::plugins::bindings::provider_types::{InboundEvent, IncomingRequest};
@@ -185,7 +186,11 @@ impl InProcess {
     ) -> anyhow::Result<()> {
         let provider = (self.plugin.name(), self.plugin.info.display_name.as_str());
         let count = events.len();
-        let (applied, stale) = self
+        let clock = DeliveryClock {
+            fallback: time,
+            arrived: trackbridge_host::time::now_ms(),
+        };
+        let (applied, stale, _) = self
             .domain
             // Every delivery has its own time here, so the arrival that breaks
             // ties between equal times can be that time.
@@ -193,7 +198,7 @@ impl InProcess {
                 &integration,
                 provider,
                 events,
-                time,
+                clock,
                 time.unwrap_or_default(),
             )
             .await?;
