@@ -173,10 +173,14 @@ pub struct ServeOptions {
     /// and teams made by this process. [default: 0]
     #[arg(long, env = "TRACKBRIDGE_REGION_ID")]
     pub region_id: Option<u16>,
-    /// Jobs (stored webhooks, tracker calls, notifications) this process runs
-    /// at once. [default: 4]
+    /// Workers of this process, each running one batch of jobs (stored
+    /// webhooks, tracker calls, notifications) at a time. [default: 4]
     #[arg(long, env = "TRACKBRIDGE_WORKERS")]
     pub workers: Option<usize>,
+    /// The most jobs one worker claims at once and writes in one transaction
+    /// (their effects and results). [default: 32]
+    #[arg(long, env = "TRACKBRIDGE_JOB_BATCH")]
+    pub job_batch: Option<usize>,
     /// Seconds a claimed job stays this process's without renewal; when the
     /// process dies, another one (or this one, restarted) takes it over after
     /// this. [default: 30]
@@ -219,7 +223,7 @@ impl ServeOptions {
             plugin_sync_ms, max_webhook_bytes, database_timeout_ms, outbound_allow_networks,
             http_header_timeout_ms,
             http_body_timeout_ms, http_idle_timeout_ms, max_connections, shutdown_grace_secs,
-            region_id, workers, job_lease_secs, job_poll_ms,
+            region_id, workers, job_batch, job_lease_secs, job_poll_ms,
             retry_schedule, max_retry_after_secs, job_retention_hours)
     }
 
@@ -298,6 +302,7 @@ impl ServeOptions {
         let defaults = WorkerSettings::default();
         s.jobs = WorkerSettings {
             workers: self.workers.unwrap_or(defaults.workers).max(1),
+            batch: self.job_batch.unwrap_or(defaults.batch).max(1),
             lease: self
                 .job_lease_secs
                 .map_or(defaults.lease, |l| Duration::from_secs_f64(l.max(0.1))),

@@ -1,6 +1,8 @@
-//! Stored webhooks, processed: the provider plugin turns the delivery into
-//! normalized events, and each is applied to the linked groups unless a newer
-//! event about the same external issue was applied already.
+//! Stored webhooks, processed in two steps. First, without writing: the
+//! provider plugin turns the delivery into normalized events, and what each
+//! would change is read and decided. Then, in the caller's transaction (one
+//! for a whole batch of jobs): each event is applied to the linked groups
+//! unless a newer event about the same external issue was applied already.
 
 use super::assignment::InboundAssignee;
 use super::jobs::{WebhookPayload, call_failure};
@@ -11,6 +13,41 @@ use crate::plugins::bindings::provider_types::{
 };
 use crate::queue::Outcome;
 use crate::store::{self, Integration, Job, StoreError};
+
+/// A delivery, read and decided, waiting for its transaction.
+pub struct PreparedWebhook {
+    integration: Integration,
+    provider: (String, String),
+    events: Vec<PlannedEvent>,
+    /// Its place in arrival order (its job id): breaks ties between equal times.
+    arrival: i64,
+    /// Event times that were too far ahead to be believed.
+    clamped: usize,
+}
+
+/// One event of a delivery, decided.
+struct PlannedEvent {
+    issue: String,
+    /// Which of the issue's clocks it moves; `None`: it changes nothing.
+    clock: Option<&'static str>,
+    time: Option<i64>,
+    plan: Option<Plan>,
+}
+
+enum Plan {
+    Assignee(InboundAssignee),
+    Status(Vec<i64>, GroupStatus),
+}
+
+/// What applying a delivery did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub applied: usize,
+    /// Older than the last applied to their issue, and ignored.
+    pub stale: usize,
+    /// Times too far ahead, replaced by the time of arrival.
+    pub clamped: usize,
+}
 
 /// How far ahead of the host's clock a provider's event time may be and
 /// still be believed. Trackers' clocks are NTP-synchronized; five minutes
@@ -41,31 +78,33 @@ pub fn believable_time(time: i64, arrived: i64) -> i64 {
 }
 
 impl Domain {
-    /// Run a `webhook` job.
-    pub(super) async fn process_webhook(
+    /// The first step of a `webhook` job: the plugin's `handle-webhook` and
+    /// the reads that decide what each event changes. Writes nothing; an
+    /// outcome instead when there is nothing to apply.
+    pub(super) async fn prepare_webhook(
         &self,
         job: &Job,
         payload: WebhookPayload,
-    ) -> Result<Outcome, DomainError> {
+    ) -> Result<Result<PreparedWebhook, Outcome>, DomainError> {
         let Some(plugin) = self.registry.provider(&payload.plugin) else {
             // The operator may be swapping the plugin: keep the delivery.
-            return Ok(Outcome::Retry {
+            return Ok(Err(Outcome::Retry {
                 error: format!("no plugin `{}` is loaded", payload.plugin),
                 after: None,
-            });
+            }));
         };
         let integration = match job.integration_id {
             Some(id) => match self.store.integration(id).await {
                 Ok(i) => i,
                 Err(StoreError::NotFound(_)) => {
-                    return Ok(Outcome::note("the integration was uninstalled"));
+                    return Ok(Err(Outcome::note("the integration was uninstalled")));
                 }
                 Err(e) => return Err(e.into()),
             },
             None => {
-                return Ok(Outcome::Fail {
+                return Ok(Err(Outcome::Fail {
                     error: "webhook job without an integration".into(),
-                });
+                }));
             }
         };
         let request = IncomingRequest {
@@ -78,42 +117,31 @@ impl Domain {
         };
         let events = match plugin.handle_webhook(integration.clone(), &request).await {
             Ok(events) => events,
-            Err(err) => return Ok(call_failure(&err)),
+            Err(err) => return Ok(Err(call_failure(&err))),
         };
-        let provider = (plugin.name(), plugin.info.display_name.as_str());
         let clock = DeliveryClock {
             fallback: job.event_time,
             arrived: job.created_at,
         };
-        let (applied, stale, clamped) = self
-            .apply_events(&integration, provider, events, clock, job.id)
-            .await?;
-        let mut note =
-            format!("{applied} event(s) applied, {stale} older than the last applied and ignored");
-        if clamped > 0 {
-            note.push_str(&format!(
-                "; {clamped} event time(s) more than {} s ahead of the host's clock replaced by the time of arrival",
-                MAX_CLOCK_SKEW_MS / 1000
-            ));
-        }
-        Ok(Outcome::note(note))
+        let provider = (plugin.name().to_owned(), plugin.info.display_name.clone());
+        Ok(Ok(self
+            .plan_events(integration, provider, events, clock, job.id)
+            .await?))
     }
 
-    /// Apply a delivery's events to the linked groups; `clock` gives the
+    /// Decide what each of a delivery's events changes; `clock` gives the
     /// delivery's event time, for events that carry none, and when it
-    /// arrived; `arrival` is its place in arrival order (its job id), which
-    /// breaks ties between equal times. Returns how many were applied, how
-    /// many were older than the last applied and ignored, and how many times
-    /// were too far ahead to be believed.
-    pub async fn apply_events(
+    /// arrived; `arrival` is its place in arrival order (its job id).
+    pub async fn plan_events(
         &self,
-        integration: &Integration,
-        provider: (&str, &str),
+        integration: Integration,
+        provider: (String, String),
         events: Vec<InboundEvent>,
         clock: DeliveryClock,
         arrival: i64,
-    ) -> Result<(usize, usize, usize), DomainError> {
-        let (mut applied, mut stale, mut clamped) = (0, 0, 0);
+    ) -> Result<PreparedWebhook, DomainError> {
+        let mut planned = Vec::with_capacity(events.len());
+        let mut clamped = 0;
         for event in events {
             let time = event
                 .event_time
@@ -132,91 +160,132 @@ impl Domain {
                     }
                     believable
                 });
-            if self
-                .apply_event(
+            let issue = event.external_issue;
+            let (clock, plan) = match &event.change {
+                Change::Status(s) if matches!(s.action, StatusAction::None) => (None, None),
+                Change::Assignee(email) => (
+                    Some("assignee"),
+                    Some(Plan::Assignee(
+                        self.plan_inbound_assignee(integration.id, email.as_deref(), &issue)
+                            .await?,
+                    )),
+                ),
+                Change::Status(change) => (
+                    Some("status"),
+                    Some(Plan::Status(
+                        self.plan_inbound_status(integration.id, &issue).await?,
+                        match change.action {
+                            StatusAction::Resolve => GroupStatus::Resolved,
+                            _ => GroupStatus::Unresolved,
+                        },
+                    )),
+                ),
+            };
+            planned.push(PlannedEvent {
+                issue,
+                clock,
+                time,
+                plan,
+            });
+        }
+        Ok(PreparedWebhook {
+            integration,
+            provider,
+            events: planned,
+            arrival,
+            clamped,
+        })
+    }
+
+    /// The second step: apply a prepared delivery's events in `tx`. The
+    /// issue's clock moves in the same transaction, so deliveries may be
+    /// prepared concurrently and applied in any order: the newest is the one
+    /// that stays.
+    pub(super) async fn apply_prepared(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        after: &mut AfterCommit,
+        prepared: PreparedWebhook,
+    ) -> Result<Applied, DomainError> {
+        let integration = prepared.integration.id;
+        let provider = (prepared.provider.0.as_str(), prepared.provider.1.as_str());
+        let mut done = Applied {
+            clamped: prepared.clamped,
+            ..Applied::default()
+        };
+        for event in prepared.events {
+            let (Some(clock), Some(plan)) = (event.clock, event.plan) else {
+                done.applied += 1;
+                continue;
+            };
+            let issue = &event.issue;
+            if let Some(time) = event.time
+                && !store::advance_issue_clock(
+                    tx,
                     integration,
-                    provider,
-                    event.external_issue,
-                    event.change,
+                    issue,
+                    clock,
                     time,
-                    arrival,
+                    prepared.arrival,
                 )
                 .await?
             {
-                applied += 1;
-            } else {
-                stale += 1;
+                tracing::info!(integration, %issue, clock, time, "older event ignored");
+                done.stale += 1;
+                continue;
             }
+            let groups = match plan {
+                Plan::Assignee(plan) => {
+                    self.apply_inbound_assignee(tx, after, integration, &plan)
+                        .await?;
+                    plan.groups()
+                }
+                Plan::Status(groups, status) => {
+                    self.apply_inbound_status(tx, after, integration, provider, &groups, status)
+                        .await?
+                }
+            };
+            tracing::info!(integration, %issue, clock, ?groups, "inbound event applied");
+            done.applied += 1;
         }
-        Ok((applied, stale, clamped))
+        Ok(done)
     }
 
-    /// Apply one event; false when it is older than the last one applied to
-    /// this issue for the same kind of change. The clock moves in the
-    /// transaction that applies the change, so deliveries may be processed
-    /// concurrently and in any order: the newest is the one that stays.
-    async fn apply_event(
-        &self,
-        integration: &Integration,
-        provider: (&str, &str),
-        issue: String,
-        change: Change,
-        time: Option<i64>,
-        arrival: i64,
-    ) -> Result<bool, DomainError> {
-        let clock = match &change {
-            Change::Assignee(_) => "assignee",
-            Change::Status(s) if matches!(s.action, StatusAction::None) => return Ok(true),
-            Change::Status(_) => "status",
-        };
-        enum Plan {
-            Assignee(InboundAssignee),
-            Status(Vec<i64>, GroupStatus),
-        }
-        let plan = match &change {
-            Change::Assignee(email) => Plan::Assignee(
-                self.plan_inbound_assignee(integration.id, email.as_deref(), &issue)
-                    .await?,
-            ),
-            Change::Status(change) => Plan::Status(
-                self.plan_inbound_status(integration.id, &issue).await?,
-                match change.action {
-                    StatusAction::Resolve => GroupStatus::Resolved,
-                    _ => GroupStatus::Unresolved,
-                },
-            ),
-        };
+    /// Apply a prepared delivery in a write transaction of its own (what a
+    /// batch does for many); returns what it did.
+    pub async fn apply_alone(&self, prepared: PreparedWebhook) -> Result<Applied, DomainError> {
         let mut after = AfterCommit::default();
         let mut tx = self.store.begin_write().await?;
-        if let Some(time) = time
-            && !store::advance_issue_clock(&mut tx, integration.id, &issue, clock, time, arrival)
-                .await?
-        {
-            drop(tx);
-            tracing::info!(integration = integration.id, %issue, clock, time, "older event ignored");
-            return Ok(false);
-        }
-        let groups = match plan {
-            Plan::Assignee(plan) => {
-                self.apply_inbound_assignee(&mut tx, &mut after, integration.id, &plan)
-                    .await?;
-                plan.groups()
-            }
-            Plan::Status(groups, status) => {
-                self.apply_inbound_status(
-                    &mut tx,
-                    &mut after,
-                    integration.id,
-                    provider,
-                    &groups,
-                    status,
-                )
-                .await?
-            }
-        };
+        let done = self.apply_prepared(&mut tx, &mut after, prepared).await?;
         tx.commit().await?;
-        tracing::info!(integration = integration.id, %issue, clock, ?groups, "inbound event applied");
         self.committed(after);
-        Ok(true)
+        Ok(done)
+    }
+}
+
+impl PreparedWebhook {
+    /// The integration and the first issue its events are about: the rows
+    /// its writes lock first (the issue's clock, then its groups).
+    pub fn write_order(&self) -> String {
+        let issue = self.events.first().map_or("", |e| e.issue.as_str());
+        format!("{:020}/{issue}", self.integration.id)
+    }
+}
+
+impl Applied {
+    /// The job's note.
+    pub fn note(&self) -> String {
+        let mut note = format!(
+            "{} event(s) applied, {} older than the last applied and ignored",
+            self.applied, self.stale
+        );
+        if self.clamped > 0 {
+            note.push_str(&format!(
+                "; {} event time(s) more than {} s ahead of the host's clock replaced by the time of arrival",
+                self.clamped,
+                MAX_CLOCK_SKEW_MS / 1000
+            ));
+        }
+        note
     }
 }

@@ -11,12 +11,14 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Domain, DomainError};
+use super::inbound::PreparedWebhook;
+use super::{AfterCommit, Domain, DomainError};
 use crate::plugins::PluginCallError;
 use crate::plugins::bindings::notifier::notifier_types::GroupEvent;
 use crate::plugins::bindings::types::{PluginError, UpstreamError};
 use crate::queue::{Outcome, Runner};
 use crate::store::{Job, StoreError};
+use sqlx::AnyConnection;
 
 /// A change to a group that trackers and notifiers hear about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,28 +106,78 @@ pub fn is_credential_header(name: &str) -> bool {
         .any(|part| name.contains(part))
 }
 
+/// A job, worked out ([`Runner::prepare`]).
+pub enum Prepared {
+    /// Finished (or failed) without anything left to write but its result.
+    Ended(Outcome),
+    /// A delivery whose events are to be applied.
+    Webhook(Box<PreparedWebhook>),
+}
+
 impl Runner for Domain {
-    async fn run(&self, job: Job) -> Outcome {
+    type Prepared = Prepared;
+    type Committed = AfterCommit;
+
+    async fn prepare(&self, job: Job) -> Prepared {
         let result = match job.kind.as_str() {
             "webhook" => match parse::<WebhookPayload>(&job) {
-                Ok(payload) => self.process_webhook(&job, payload).await,
-                Err(outcome) => return outcome,
+                Ok(payload) => match self.prepare_webhook(&job, payload).await {
+                    Ok(Ok(prepared)) => return Prepared::Webhook(Box::new(prepared)),
+                    Ok(Err(outcome)) => Ok(outcome),
+                    Err(err) => Err(err),
+                },
+                Err(outcome) => return Prepared::Ended(outcome),
             },
             "sync_status" | "sync_assignee" => match parse::<SyncPayload>(&job) {
                 Ok(payload) => self.run_sync(&job, payload).await,
-                Err(outcome) => return outcome,
+                Err(outcome) => return Prepared::Ended(outcome),
             },
             "notify" => match parse::<NotifyPayload>(&job) {
                 Ok(payload) => self.run_notify(&job, payload).await,
-                Err(outcome) => return outcome,
+                Err(outcome) => return Prepared::Ended(outcome),
             },
             other => {
-                return Outcome::Fail {
+                return Prepared::Ended(Outcome::Fail {
                     error: format!("unknown job kind `{other}`"),
-                };
+                });
             }
         };
-        result.unwrap_or_else(domain_failure)
+        Prepared::Ended(result.unwrap_or_else(domain_failure))
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        prepared: Prepared,
+    ) -> Result<(Outcome, AfterCommit), Outcome> {
+        match prepared {
+            Prepared::Ended(outcome) => Ok((outcome, AfterCommit::default())),
+            Prepared::Webhook(prepared) => {
+                let mut after = AfterCommit::default();
+                match self.apply_prepared(tx, &mut after, *prepared).await {
+                    Ok(applied) => Ok((Outcome::note(applied.note()), after)),
+                    Err(err) => Err(domain_failure(err)),
+                }
+            }
+        }
+    }
+
+    fn write_order(prepared: &Prepared) -> String {
+        match prepared {
+            // Only the job's own row: any order will do.
+            Prepared::Ended(_) => String::new(),
+            Prepared::Webhook(webhook) => webhook.write_order(),
+        }
+    }
+
+    fn committed(&self, effects: Vec<AfterCommit>) {
+        let mut all = AfterCommit::default();
+        for after in effects {
+            all.jobs |= after.jobs;
+            all.assigned.extend(after.assigned);
+            all.unassigned.extend(after.unassigned);
+        }
+        Domain::committed(self, all);
     }
 }
 

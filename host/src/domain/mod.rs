@@ -14,7 +14,7 @@ mod outbound;
 pub mod status;
 
 pub use assignment::AssignOutcome;
-pub use inbound::{DeliveryClock, MAX_CLOCK_SKEW_MS, believable_time};
+pub use inbound::{Applied, DeliveryClock, MAX_CLOCK_SKEW_MS, PreparedWebhook, believable_time};
 
 use std::sync::Arc;
 
@@ -118,7 +118,7 @@ impl Domain {
 /// Collected inside a write transaction, acted on once it committed: nothing
 /// may wake a worker or fill a cache for a change that could still roll back.
 #[derive(Debug, Default)]
-struct AfterCommit {
+pub struct AfterCommit {
     /// Jobs were written.
     jobs: bool,
     /// Groups now known to have an assignee.

@@ -5,19 +5,19 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tracing::Instrument as _;
 
 use super::Runner;
-use super::policy::{Outcome, RetryPolicy, jitter};
-use crate::plugins::scope::scoped;
-use crate::store::{Job, Store, StoreError};
+use super::policy::RetryPolicy;
+use crate::store::Store;
 use crate::time::now_ms;
 
 /// How the workers run.
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
-    /// Jobs this process runs at once.
+    /// Workers of this process; each runs a batch at a time.
     pub workers: usize,
+    /// The most jobs one worker claims and writes together.
+    pub batch: usize,
     /// How long a claimed job stays ours without renewal; another process
     /// takes it over once it expires.
     pub lease: Duration,
@@ -34,6 +34,7 @@ impl Default for WorkerSettings {
     fn default() -> WorkerSettings {
         WorkerSettings {
             workers: 4,
+            batch: 32,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
             retry: RetryPolicy::default(),
@@ -159,20 +160,33 @@ impl<R: Runner> Worker<R> {
             woken.as_mut().enable();
             let now = now_ms();
             let lease_until = now + self.settings.lease.as_millis() as i64;
-            let wait = match self.store.claim_job(&self.owner, lease_until, now).await {
-                Ok(Some(job)) => {
+            let claimed = self
+                .store
+                .claim_jobs(&self.owner, lease_until, now, self.settings.batch.max(1))
+                .await;
+            let wait = match claimed {
+                Ok(jobs) if !jobs.is_empty() => {
                     // Pass the baton: there may be more, and an idle worker
                     // looks; the one that finds nothing does not wake another.
                     self.wake.notify_one();
-                    if self.execute(job).await {
+                    let done = super::batch::run(
+                        &self.store,
+                        &self.runner,
+                        &self.owner,
+                        self.settings.lease,
+                        &self.settings.retry,
+                        jobs,
+                    )
+                    .await;
+                    if !done.failed {
                         continue;
                     }
-                    // The database took the claim but not the result: it
+                    // The database took the claim but not the results: it
                     // is failing (a full disk, say). Claiming again at once
                     // would spin; wait as when it is away.
                     self.settings.poll
                 }
-                Ok(None) => self.idle_wait().await,
+                Ok(_) => self.idle_wait().await,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot claim jobs; the database is unavailable");
                     self.settings.poll
@@ -200,95 +214,6 @@ impl<R: Runner> Worker<R> {
                 }
             }
             _ => poll,
-        }
-    }
-
-    /// Run a claimed job and record its result; false when the result
-    /// could not be recorded.
-    async fn execute(&self, job: Job) -> bool {
-        let (id, kind, attempts) = (job.id, job.kind.clone(), job.attempts);
-        let span = tracing::info_span!("job", id, kind = %kind, attempt = attempts);
-        tracing::debug!(parent: &span, worker = %self.owner, "job claimed");
-        // Plugin log lines carry the job as their request id.
-        let run = scoped(format!("job-{id}"), self.runner.run(job)).instrument(span);
-        tokio::pin!(run);
-        let mut beat = tokio::time::interval(self.settings.lease / 3);
-        beat.tick().await;
-        let (outcome, handled_by) = loop {
-            tokio::select! {
-                ran = &mut run => break ran,
-                _ = beat.tick() => {
-                    let until = now_ms() + self.settings.lease.as_millis() as i64;
-                    match self.store.renew_lease(id, &self.owner, until).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(id, "lost the lease of a running job"),
-                        Err(err) => tracing::warn!(id, error = %err, "cannot renew a lease"),
-                    }
-                }
-            }
-        };
-        let recorded = self
-            .record(id, &kind, attempts, outcome, handled_by.as_deref())
-            .await;
-        // The next job in this one's line is claimed by this worker's next round.
-        match recorded {
-            Ok(true) => true,
-            Ok(false) => {
-                tracing::warn!(
-                    id,
-                    kind = %kind,
-                    "job was taken over before its result was recorded; the other run's result counts"
-                );
-                false
-            }
-            // The job stays running under our lease; once that expires it runs again.
-            Err(err) => {
-                tracing::error!(id, kind = %kind, error = %err, "cannot record a job's result");
-                false
-            }
-        }
-    }
-
-    async fn record(
-        &self,
-        id: i64,
-        kind: &str,
-        attempts: i64,
-        outcome: Outcome,
-        handled_by: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        match outcome {
-            Outcome::Done { note } => {
-                tracing::debug!(id, kind, note = note.as_deref().unwrap_or(""), "job done");
-                self.store
-                    .complete_job(id, &self.owner, note.as_deref(), handled_by, now)
-                    .await
-            }
-            Outcome::Retry { error, after } => {
-                match self.settings.retry.next_delay(attempts, after, jitter()) {
-                    Some(delay) => {
-                        tracing::info!(id, kind, attempts, ?delay, %error, "job failed; will retry");
-                        let run_after = now + delay.as_millis() as i64;
-                        self.store
-                            .retry_job(id, &self.owner, &error, handled_by, run_after, now)
-                            .await
-                    }
-                    None => {
-                        tracing::warn!(id, kind, attempts, %error, "job failed on every attempt; dead-lettered");
-                        let error = format!("gave up after {attempts} attempts: {error}");
-                        self.store
-                            .bury_job(id, &self.owner, &error, handled_by, now)
-                            .await
-                    }
-                }
-            }
-            Outcome::Fail { error } => {
-                tracing::warn!(id, kind, %error, "job failed for good; dead-lettered");
-                self.store
-                    .bury_job(id, &self.owner, &error, handled_by, now)
-                    .await
-            }
         }
     }
 }

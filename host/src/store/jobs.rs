@@ -11,7 +11,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
-use super::{Backend, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 
 /// A job to write.
 #[derive(Clone, Debug, Default)]
@@ -30,7 +30,7 @@ pub struct NewJob {
 
 /// The kinds whose later jobs may overtake one waiting for a retry: they carry
 /// the provider's event time, and an older event is ignored when it comes last.
-const OVERTAKABLE: &str = "webhook";
+pub(super) const OVERTAKABLE: &str = "webhook";
 
 /// The line a job waits in: one per target and group for outbound calls. A
 /// webhook that carries the provider's event time waits in none: its events
@@ -175,7 +175,7 @@ async fn warn_when_body_differs(conn: &mut AnyConnection, job: &NewJob) -> Resul
     Ok(())
 }
 
-fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
+pub(super) fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
     Ok(Job {
         id: row.try_get(0)?,
         kind: row.try_get(1)?,
@@ -243,140 +243,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(out)
-    }
-
-    /// Claim the next job that is due and first in its line, for `owner`
-    /// until `lease_until`. A running job whose lease expired (its process
-    /// died) is taken over.
-    pub async fn claim_job(&self, owner: &str, lease_until: i64, now: i64) -> Result<Option<Job>> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            // SQLite runs the whole statement under its single write lock.
-            Backend::Sqlite => "",
-        };
-        // Free in its line: no earlier job of the same serial key is running,
-        // or pending and due (a webhook waiting for a retry may be overtaken).
-        let free = format!(
-            "NOT EXISTS (SELECT 1 FROM jobs e WHERE e.serial_key = j.serial_key AND e.id < j.id \
-               AND (e.state = 'running' OR (e.state = 'pending' \
-                    AND (e.kind <> '{OVERTAKABLE}' OR e.run_after <= $3))))"
-        );
-        // Taken-over leases first (they were claimed before anything pending);
-        // each branch walks `jobs_claim_order` and stops at the first match
-        // (the unary `+` keeps SQLite from picking `jobs_ready` and sorting
-        // every due job instead).
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
-             WHERE id = COALESCE( \
-               (SELECT j.id FROM jobs j WHERE j.state = 'running' AND j.lease_until < $3 AND {free} \
-                ORDER BY j.id LIMIT 1 {lock}), \
-               (SELECT j.id FROM jobs j WHERE j.state = 'pending' AND +j.run_after <= $3 AND {free} \
-                ORDER BY j.id LIMIT 1 {lock})) \
-             RETURNING id, kind, integration_id, group_id, event_time, payload, body, attempts, created_at"
-        );
-        let mut conn = self.lease_writer().await?;
-        // Every row, not the first: stepping the statement to its end is what
-        // reports a commit that failed (a full disk); a claim whose row came
-        // back but whose commit did not happen would run a job nobody holds.
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await?;
-        rows.first().map(job_from_row).transpose()
-    }
-
-    /// Extend the lease of a job this owner still holds; false when it lost it.
-    pub async fn renew_lease(&self, id: i64, owner: &str, lease_until: i64) -> Result<bool> {
-        let mut conn = self.lease_writer().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(lease_until)
-        .execute(&mut *conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Mark a job done. False when the lease was lost (another worker took
-    /// the job over).
-    pub async fn complete_job(
-        &self,
-        id: i64,
-        owner: &str,
-        note: Option<&str>,
-        handled_by: Option<&str>,
-        now: i64,
-    ) -> Result<bool> {
-        let mut conn = self.writer().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'done', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
-             note = $3, finished_at = $4, handled_by = COALESCE($5, handled_by) \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(note)
-        .bind(now)
-        .bind(handled_by)
-        .execute(&mut *conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Record a failed attempt: due again at `run_after`.
-    pub async fn retry_job(
-        &self,
-        id: i64,
-        owner: &str,
-        error: &str,
-        handled_by: Option<&str>,
-        run_after: i64,
-        now: i64,
-    ) -> Result<bool> {
-        let mut conn = self.writer().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
-             last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(error)
-        .bind(now)
-        .bind(run_after)
-        .bind(handled_by)
-        .execute(&mut *conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Dead-letter a job: visible, replayable, out of its line.
-    pub async fn bury_job(
-        &self,
-        id: i64,
-        owner: &str,
-        error: &str,
-        handled_by: Option<&str>,
-        now: i64,
-    ) -> Result<bool> {
-        let mut conn = self.writer().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'dead', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
-             last_error = $3, last_failed_at = $4, finished_at = $4, handled_by = COALESCE($5, handled_by) \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(error)
-        .bind(now)
-        .bind(handled_by)
-        .execute(&mut *conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// At start on SQLite, where this process is the only one: whatever was

@@ -1,6 +1,7 @@
 //! SQL state through sqlx's `Any` driver, so the same queries run on SQLite
 //! (default) and PostgreSQL. Queries use `$n` placeholders, which both accept.
 
+mod claims;
 mod directory;
 mod groups;
 mod integrations;
@@ -10,6 +11,7 @@ pub mod slug;
 pub mod snowflake;
 mod write;
 
+pub use claims::*;
 pub use directory::*;
 pub use groups::*;
 pub use integrations::*;
@@ -169,7 +171,7 @@ impl Store {
                 // processing allows, and on SQLite every lease is released at
                 // start anyway; the claim is on the way of every job, and an
                 // fsync is most of its cost.
-                options(2)
+                options(3)
                     .after_connect(move |conn, _| {
                         Box::pin(sqlite_setup(conn, "PRAGMA synchronous=NORMAL", busy_ms))
                     })

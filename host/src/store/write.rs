@@ -162,6 +162,54 @@ impl Store {
         Ok(tx)
     }
 
+    /// A write transaction whose commit need not reach the disk before it
+    /// returns: for what workers derive from jobs already stored durably (a
+    /// delivery's effects and the jobs' results, written together). If a
+    /// power cut takes such a commit back, its jobs are still stored as
+    /// running and run again — at least once, which every effect allows —
+    /// while the fsync it skips is most of what one costs. On SQLite the
+    /// connection's `synchronous=NORMAL` (the lease pool), on PostgreSQL
+    /// `synchronous_commit = off` for this transaction.
+    pub async fn begin_derived_write(&self) -> Result<WriteTx> {
+        let turn = self.write_turn().await?;
+        let pool = match self.backend {
+            Backend::Sqlite => &self.leases,
+            Backend::Postgres => &self.pool,
+        };
+        let conn = pool.acquire().await?;
+        let mut tx = WriteTx {
+            conn: Some(conn),
+            dirty: true,
+            turn,
+            timeout: self.timeout,
+        };
+        match self.backend {
+            Backend::Sqlite => {
+                bounded(
+                    self.timeout,
+                    "BEGIN",
+                    sqlx::query("BEGIN IMMEDIATE").execute(&mut *tx),
+                )
+                .await?;
+            }
+            Backend::Postgres => {
+                bounded(
+                    self.timeout,
+                    "BEGIN",
+                    sqlx::query("BEGIN").execute(&mut *tx),
+                )
+                .await?;
+                bounded(
+                    self.timeout,
+                    "SET LOCAL",
+                    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx),
+                )
+                .await?;
+            }
+        }
+        Ok(tx)
+    }
+
     /// This process's turn to write: waited for on SQLite (at most the
     /// store's timeout), none on PostgreSQL.
     async fn write_turn(&self) -> Result<Option<Turn>> {

@@ -40,6 +40,9 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(lease) = var("TB_JOB_LEASE_SECS") {
         settings.jobs.lease = seconds(&lease)?;
     }
+    if let Ok(batch) = var("TB_JOB_BATCH") {
+        settings.jobs.batch = batch.parse()?;
+    }
     if let Ok(poll) = var("TB_JOB_POLL_SECS") {
         settings.jobs.poll = seconds(&poll)?;
     }

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use hdrhistogram::Histogram;
 use trackbridge_e2e::webhook::JIRA_ISSUE_UPDATED;
-use trackbridge_host::domain::DeliveryClock;
 use trackbridge_host::domain::Domain;
+use trackbridge_host::domain::{Applied, DeliveryClock};
 use trackbridge_host::metrics::Metrics;
 use trackbridge_host::plugins::bindings::provider_types::{InboundEvent, IncomingRequest};
 use trackbridge_host::plugins::{ProviderPlugin, Registry, loader};
@@ -184,24 +184,28 @@ impl InProcess {
         &self,
         (integration, time, events): (Integration, Option<i64>, Vec<InboundEvent>),
     ) -> anyhow::Result<()> {
-        let provider = (self.plugin.name(), self.plugin.info.display_name.as_str());
+        let provider = (
+            self.plugin.name().to_owned(),
+            self.plugin.info.display_name.clone(),
+        );
         let count = events.len();
         let clock = DeliveryClock {
             fallback: time,
             arrived: trackbridge_host::time::now_ms(),
         };
-        let (applied, stale, _) = self
+        // Every delivery has its own time here, so the arrival that breaks
+        // ties between equal times can be that time.
+        let prepared = self
             .domain
-            // Every delivery has its own time here, so the arrival that breaks
-            // ties between equal times can be that time.
-            .apply_events(
-                &integration,
+            .plan_events(
+                integration,
                 provider,
                 events,
                 clock,
                 time.unwrap_or_default(),
             )
             .await?;
+        let Applied { applied, stale, .. } = self.domain.apply_alone(prepared).await?;
         // A delivery overtaken by a later one about the same issue is ignored
         // as older, which is correct; it is counted, and there should be few.
         anyhow::ensure!(
