@@ -133,10 +133,18 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.integrations.clear();
         self.integration(id).await
     }
 
+    /// An integration by id, from memory when this process read it before
+    /// and nothing changed since ([`super::integration_cache`]).
     pub async fn integration(&self, id: i64) -> Result<Integration> {
+        self.check_integration_cache().await;
+        if let Some(cached) = self.integrations.get(id) {
+            return Ok(cached);
+        }
+        let epoch = self.integrations.epoch();
         let row = sqlx::query(&format!(
             "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE id = $1"
         ))
@@ -144,14 +152,23 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound("integration"))?;
-        integration_from_row(&row)
+        let integration = integration_from_row(&row)?;
+        self.integrations.put(epoch, None, Some(&integration));
+        Ok(integration)
     }
 
+    /// The active integration of `provider` with `external_id`, from memory
+    /// when this process looked it up before and nothing changed since.
     pub async fn integration_by_external_id(
         &self,
         provider: &str,
         external_id: &str,
     ) -> Result<Option<Integration>> {
+        self.check_integration_cache().await;
+        if let Some(cached) = self.integrations.by_external(provider, external_id) {
+            return Ok(cached);
+        }
+        let epoch = self.integrations.epoch();
         let row = sqlx::query(&format!(
             "SELECT {INTEGRATION_COLUMNS} FROM integrations \
              WHERE provider = $1 AND external_id = $2 AND status = 'active'"
@@ -160,7 +177,25 @@ impl Store {
         .bind(external_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(integration_from_row).transpose()
+        let found = row.as_ref().map(integration_from_row).transpose()?;
+        self.integrations
+            .put(epoch, Some((provider, external_id)), found.as_ref());
+        Ok(found)
+    }
+
+    /// At most every half second: whether another process changed an
+    /// integration, in which case what is cached is forgotten.
+    pub(super) async fn check_integration_cache(&self) {
+        if !self.integrations.should_check() {
+            return;
+        }
+        let seen =
+            sqlx::query_scalar::<_, i64>("SELECT value FROM integrations_generation WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .ok()
+                .flatten();
+        self.integrations.checked(seen);
     }
 
     /// The organization's installation of `integration` as shown by the API.
@@ -298,6 +333,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.integrations.clear();
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 mod claims;
 mod directory;
 mod groups;
+pub mod integration_cache;
 mod integrations;
 mod jobs;
 mod plugins;
@@ -69,6 +70,8 @@ pub struct Store {
     write_gate: write::WriteGate,
     /// The longest any single wait on the database may take ([`StoreError::Busy`] after).
     timeout: Duration,
+    /// Integrations read before, while none changed.
+    integrations: std::sync::Arc<integration_cache::IntegrationCache>,
 }
 
 /// How long a wait on the database may take by default: for a connection,
@@ -208,8 +211,11 @@ impl Store {
             region: 0,
             write_gate: write::WriteGate::default(),
             timeout,
+            integrations: Default::default(),
         };
         store.migrate().await?;
+        // What the cache starts from: a change after this is seen.
+        store.check_integration_cache().await;
         Ok(store)
     }
 

@@ -1,0 +1,17 @@
+-- A counter every change to `integrations` moves: a process serves
+-- integrations from memory and, when it sees the counter moved (it looks at
+-- most every half second), forgets them, so a change made by another process
+-- reaches it within that bound.
+CREATE TABLE integrations_generation (
+    id INTEGER PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO integrations_generation (id, value) VALUES (1, 0);
+CREATE FUNCTION integrations_changed() RETURNS trigger AS $$
+BEGIN
+    UPDATE integrations_generation SET value = value + 1 WHERE id = 1;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER integrations_changed AFTER INSERT OR UPDATE OR DELETE ON integrations
+    FOR EACH STATEMENT EXECUTE FUNCTION integrations_changed();
