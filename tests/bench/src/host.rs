@@ -77,6 +77,8 @@ impl BenchHost {
         adjust: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<BenchHost> {
         let mut settings = Settings::new(database.url(), plugins_dir, ADMIN_TOKEN);
+        // The simulated trackers listen on loopback.
+        settings.outbound_allow_networks = vec![trackbridge_e2e::host::LOOPBACK.parse()?];
         adjust(&mut settings);
         let server = Server::start(settings).await.context("starting the host")?;
         let addr = server.local_addr();

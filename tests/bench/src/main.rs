@@ -168,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
     figure!(6, "Hot swap under load", figures::swap::run);
     figure!(7, "Sync latency", figures::sync::run);
     figure!(8, "Memory", figures::memory::run);
+    figure!(9, "Sustained load", figures::sustained::run);
 
     ctx.say(format!(
         "\nall figures in {:.1} s\n",

@@ -47,7 +47,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
 
 /// Webhook jobs finished (done or dead-lettered). It counts every finished
 /// row, so it is read only at the edges of a measurement.
-async fn finished(pool: &AnyPool) -> anyhow::Result<i64> {
+pub(crate) async fn finished(pool: &AnyPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM jobs WHERE kind = 'webhook' AND state IN ('done', 'dead')",
     )
@@ -57,7 +57,7 @@ async fn finished(pool: &AnyPool) -> anyhow::Result<i64> {
 
 /// Webhook jobs stored and not finished: cheap while the queue is short
 /// (the `jobs_ready` index), so this is what is polled.
-async fn unfinished(pool: &AnyPool) -> anyhow::Result<i64> {
+pub(crate) async fn unfinished(pool: &AnyPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running') AND kind = 'webhook'",
     )
@@ -66,7 +66,7 @@ async fn unfinished(pool: &AnyPool) -> anyhow::Result<i64> {
 }
 
 /// Until every stored webhook is finished.
-async fn wait_idle(pool: &AnyPool, timeout: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_idle(pool: &AnyPool, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = unfinished(pool).await?;

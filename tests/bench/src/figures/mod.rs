@@ -1,9 +1,10 @@
-//! One module per figure of issue #7; each returns its rows.
+//! One module per figure (issues #7 and #13); each returns its rows.
 
 pub mod applied;
 pub mod ingress;
 pub mod memory;
 pub mod sandbox;
 pub mod start;
+pub mod sustained;
 pub mod swap;
 pub mod sync;
