@@ -16,7 +16,7 @@ pub fn events<C: JiraApi>(
     client: &C,
     delivery_id: impl FnOnce(&Value) -> Option<String>,
 ) -> Result<Vec<InboundEvent>> {
-    let payload: Value = serde_json::from_slice(body)
+    let payload: Value = crate::payload::parse(body)
         .map_err(|e| Error::rejected(format!("malformed JSON body: {e}")))?;
     if !has_changelog(&payload) {
         return Ok(Vec::new());

@@ -1,5 +1,5 @@
-//! The Jira logic that Jira Cloud and Jira Server share (sentry-flows §2.2
-//! outbound status sync, §2.4 done-category rule and changelog handling).
+//! The Jira logic that Jira Cloud and Jira Server share: outbound status
+//! sync, the done-category rule, changelog handling, and reading a delivery.
 //!
 //! A provider implements [`JiraApi`] for its client (how a request is
 //! authenticated and sent, which user field it uses); the REST lookups,
@@ -9,6 +9,7 @@ pub mod api;
 pub mod changelog;
 pub mod ids;
 pub mod inbound;
+pub mod payload;
 pub mod statuses;
 pub mod transitions;
 

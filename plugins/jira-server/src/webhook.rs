@@ -62,7 +62,7 @@ fn parse_body(body: &[u8]) -> Result<Value, Rejection> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad_request("empty body"));
     }
-    match serde_json::from_slice(body) {
+    match trackbridge_jira_common::payload::parse(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
         _ => Err(bad_request("malformed JSON body")),
     }

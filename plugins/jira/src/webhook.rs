@@ -42,7 +42,8 @@ fn parse_body(body: &[u8]) -> Result<Value, Rejection> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Rejection::new(400, "empty body"));
     }
-    serde_json::from_slice(body).map_err(|_| Rejection::new(400, "malformed JSON body"))
+    trackbridge_jira_common::payload::parse(body)
+        .map_err(|_| Rejection::new(400, "malformed JSON body"))
 }
 
 /// Atlassian Connect: returns the client key of the verified installation.
