@@ -14,6 +14,7 @@ use super::bindings::notifier::{NotifierPlugin as NotifierBindings, NotifierPlug
 use super::bindings::provider_types::ProviderInfo;
 use super::bindings::{CONTRACT_VERSIONS, ProviderPlugin as ProviderBindings, ProviderPluginPre};
 use super::call::CallState;
+use super::call_metrics::CallMetrics;
 use super::error::PluginCallError;
 use super::health::CallStats;
 use super::notifier::NotifierPlugin;
@@ -168,7 +169,17 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
                 .and_then(|l| l.instantiate_pre(&component))
                 .and_then($pre::new)
                 .map_err(wrong)?;
+            let metrics = |info: &ProviderInfo, exports: &[&'static str]| {
+                Arc::new(CallMetrics::new(
+                    &runtime.services.metrics,
+                    &info.name,
+                    &info.version,
+                    exports,
+                ))
+            };
             let mut plugin = $plugin {
+                // Until it has said who it is, only its `describe` is counted.
+                metrics: metrics(&placeholder, &["describe"]),
                 info: placeholder,
                 module,
                 stats,
@@ -176,6 +187,7 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
                 runtime: runtime.clone(),
             };
             plugin.info = plugin.describe().await.map_err(describe_failed)?;
+            plugin.metrics = metrics(&plugin.info, world.functions());
             super::describe_check::check(&plugin.info).map_err(invalid)?;
             Ok(Plugin::$variant(Arc::new(plugin)))
         }};

@@ -17,6 +17,7 @@ pub mod artifacts;
 pub mod bindings;
 mod cache;
 mod call;
+pub mod call_metrics;
 pub mod describe_check;
 pub mod engine;
 mod error;

@@ -17,6 +17,8 @@ pub struct NotifierPlugin {
     pub info: ProviderInfo,
     pub module: ModuleInfo,
     pub stats: Arc<CallStats>,
+    /// This version's call metrics.
+    pub(super) metrics: Arc<super::call_metrics::CallMetrics>,
     pub(super) pre: NotifierPluginPre<CallState>,
     pub(super) runtime: Arc<Runtime>,
 }

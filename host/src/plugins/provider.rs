@@ -20,6 +20,8 @@ pub struct ProviderPlugin {
     pub info: ProviderInfo,
     pub module: ModuleInfo,
     pub stats: Arc<CallStats>,
+    /// This version's call metrics.
+    pub(super) metrics: Arc<super::call_metrics::CallMetrics>,
     pub(super) pre: ProviderPluginPre<CallState>,
     pub(super) runtime: Arc<Runtime>,
 }

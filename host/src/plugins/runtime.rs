@@ -14,7 +14,6 @@ use super::call::{CallContext, CallState};
 use super::error::{CallFailure, PluginCallError};
 use super::health::CallStats;
 use super::host_api::HostUnavailable;
-use crate::metrics::{CallLabels, VersionLabels};
 use crate::store::Integration;
 
 /// Limits applied to every call.
@@ -34,15 +33,6 @@ pub struct Runtime {
     pub slots: tokio::sync::Semaphore,
     /// Where calls that run past their first epoch tick go on.
     pub guest: super::guest::GuestRuntime,
-}
-
-/// Counts a call as in flight for as long as it lives.
-pub struct InFlight(prometheus_client::metrics::gauge::Gauge);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }
 
 /// The result of a call, with the integration it acted for at the end (a
@@ -65,6 +55,7 @@ macro_rules! call_export {
         let pre = $plugin.pre.clone();
         let (name, version) = ($plugin.info.name.clone(), $plugin.info.version.clone());
         let stats = $plugin.stats.clone();
+        let metrics = $plugin.metrics.clone();
         let ctx = $ctx;
         // Taken here, in the caller's task: the call may end on another.
         let request_id = crate::plugins::scope::request_id();
@@ -90,7 +81,7 @@ macro_rules! call_export {
                 None => None,
                 Some(Err(closed)) => Some(Err(wasmtime::Error::msg(closed.to_string()))),
                 Some(Ok(_)) => {
-                    let _in_flight = runtime.in_flight(&name, &version);
+                    let _in_flight = metrics.in_flight();
                     let run = async {
                         let $b = pre.instantiate_async(&mut store).await?;
                         let $s = &mut store;
@@ -105,6 +96,7 @@ macro_rules! call_export {
                     version: &version,
                     export: $export,
                     stats: &stats,
+                    metrics: &metrics,
                     started,
                 },
                 &store,
@@ -125,24 +117,11 @@ pub struct Finished<'a> {
     pub version: &'a str,
     pub export: &'static str,
     pub stats: &'a CallStats,
+    pub metrics: &'a super::call_metrics::CallMetrics,
     pub started: std::time::Instant,
 }
 
 impl Runtime {
-    /// Count a call of `plugin version` as in flight until the guard drops.
-    pub fn in_flight(&self, plugin: &str, version: &str) -> InFlight {
-        let gauge = self
-            .services
-            .metrics
-            .plugin_in_flight
-            .get_or_create_owned(&VersionLabels {
-                plugin: plugin.to_owned(),
-                version: version.to_owned(),
-            });
-        gauge.inc();
-        InFlight(gauge)
-    }
-
     /// A fresh store for one call, with the call limits applied: the memory
     /// cap, and at each epoch tick of guest computing either a yield to the
     /// executor (`first_tick_used` tells the caller the call runs long) or,
@@ -235,42 +214,17 @@ impl Runtime {
 
     /// Count a finished call: metrics, and the version's probation.
     pub fn count(&self, call: &Finished<'_>, error: Option<&PluginCallError>) {
+        let elapsed = call.started.elapsed();
         tracing::debug!(
             plugin = call.plugin,
             version = call.version,
             export = call.export,
-            elapsed_us = call.started.elapsed().as_micros() as u64,
+            elapsed_us = elapsed.as_micros() as u64,
             ok = error.is_none(),
             "plugin call"
         );
-        let m = &self.services.metrics;
-        let labels = CallLabels {
-            plugin: call.plugin.to_owned(),
-            version: call.version.to_owned(),
-            export: call.export.to_owned(),
-        };
-        m.plugin_calls.get_or_create(&labels).inc();
-        m.plugin_call_seconds
-            .get_or_create(&labels)
-            .observe(call.started.elapsed().as_secs_f64());
-        // Every series exists from a version's first call, at 0 until it
-        // fails: a rate over a series that appears late starts wrong.
-        let errors = m.plugin_errors.get_or_create(&labels);
-        let traps = m.plugin_traps.get_or_create(&labels);
-        let timeouts = m.plugin_timeouts.get_or_create(&labels);
-        if let Some(error) = error {
-            errors.inc();
-            match error.failure {
-                CallFailure::Trap { .. } => {
-                    traps.inc();
-                }
-                CallFailure::Timeout => {
-                    timeouts.inc();
-                }
-                _ => {}
-            }
-        }
-        drop((errors, traps, timeouts));
+        call.metrics
+            .count(call.export, elapsed.as_secs_f64(), error);
         call.stats
             .record(error.map(|e| (&e.failure, e.to_string())));
     }
