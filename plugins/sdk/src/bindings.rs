@@ -1,10 +1,14 @@
 //! Raw bindings generated from the plugin contract. Authors use the re-exports in
 //! [`crate::provider`] and friends instead; this module is public only so the
 //! `export_provider!` macro can reach it from a provider crate.
+//!
+//! The contract is read from the crate's own `wit/` folder (in the
+//! repository a link to the repository's `wit/`; `cargo package` copies the
+//! files it points to), so the crate also builds once published.
 
 wit_bindgen::generate!({
     world: "provider-plugin",
-    path: "../../wit/v0.1.0",
+    path: "wit/v0.1.0",
     pub_export_macro: true,
     export_macro_name: "__export_provider_world",
     // The export macro expands inside the provider crate, which need not depend
@@ -19,7 +23,7 @@ wit_bindgen::generate!({
 pub mod notifier_world {
     wit_bindgen::generate!({
         world: "notifier-plugin",
-        path: "../../wit/v0.1.0",
+        path: "wit/v0.1.0",
         pub_export_macro: true,
         export_macro_name: "__export_notifier_world",
         runtime_path: "trackbridge_plugin_sdk::__wit_bindgen::rt",

@@ -3,7 +3,18 @@
 //! Everything a trackbridge provider plugin needs besides its tracker logic:
 //! the contract (`trackbridge:plugin@0.1.0`) as a Rust trait, a blocking HTTP
 //! client over `wasi:http`, the host's log, clock, cache and integration
-//! lookup, random bytes, and one error type.
+//! lookup, random bytes, timestamp parsing ([`time`]), HMAC-SHA256 and
+//! constant-time comparison ([`crypto`]), and one error type.
+//!
+//! ## Contract version
+//!
+//! This SDK targets exactly one version of the plugin contract,
+//! **`trackbridge:plugin@0.1.0`** ([`CONTRACT`]): the `provider-plugin` and
+//! `notifier-plugin` worlds. A plugin built with it loads in any host that
+//! accepts that contract version, whatever the plugin's own version. The
+//! contract's WIT ships inside this crate (`wit/v0.1.0/plugin.wit`; in the
+//! trackbridge repository `wit/` is a link to the repository's own `wit/`,
+//! which `cargo package` follows).
 //!
 //! A provider implements [`Provider`] and exports it with [`export_provider!`].
 //! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
@@ -46,6 +57,9 @@
 //! Natively (for unit tests) the host imports are served by [`testing`], a
 //! thread-local fake host with a scriptable HTTP handler.
 //!
+//! The trackbridge repository's `docs/writing-a-plugin.md` walks through a
+//! plugin from an empty directory to one installed in a running host.
+//!
 //! A chat notifier (the `notifier-plugin` world) implements
 //! [`Notifier`](notifier::Notifier) and exports it with [`export_notifier!`];
 //! see [`notifier`]. Both worlds share the HTTP client, errors, logging and the
@@ -58,6 +72,7 @@ extern crate self as trackbridge_plugin_sdk;
 pub mod bindings;
 pub mod cache;
 pub mod clock;
+pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod integration;
@@ -70,6 +85,7 @@ pub mod secret;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod time;
 pub mod url;
 #[cfg(target_arch = "wasm32")]
 mod wasi_http;
@@ -78,6 +94,10 @@ pub use error::{Error, Result};
 pub use notifier::Notifier;
 pub use provider::Provider;
 pub use serde_json;
+
+/// The plugin contract this SDK implements: the WIT package and version a
+/// plugin built with it declares, and the one a host must accept to load it.
+pub const CONTRACT: &str = "trackbridge:plugin@0.1.0";
 
 #[doc(hidden)]
 pub use bindings as __bindings;
@@ -126,4 +146,19 @@ macro_rules! export_notifier {
             assert_notifier::<$notifier>();
         };
     };
+}
+
+#[cfg(test)]
+mod contract_tests {
+    #[test]
+    fn contract_constant_names_the_bundled_package() {
+        let wit = include_str!("../wit/v0.1.0/plugin.wit");
+        let package = wit
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package "))
+            .and_then(|l| l.strip_suffix(';'));
+        assert_eq!(package, Some(super::CONTRACT));
+        let described = env!("CARGO_PKG_DESCRIPTION");
+        assert!(described.contains(super::CONTRACT), "{described}");
+    }
 }

@@ -3,16 +3,14 @@
 //! Webhook senders that authenticate with a shared secret (an Azure DevOps
 //! service hook's `shared-secret` header, a token in a URL) must be checked in
 //! constant time, or response timing reveals how much of a guess was right.
+//!
+//! For signatures (HMAC-SHA256) see [`crate::crypto`].
 
 /// True when `a` and `b` are equal. The time taken depends only on the
-/// lengths, never on where the contents differ.
+/// lengths, never on where the contents differ. The same function as
+/// [`crate::crypto::constant_time_eq`] (`subtle`'s comparison).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // Keep the optimizer from turning the fold into an early exit.
-    std::hint::black_box(diff) == 0
+    crate::crypto::constant_time_eq(a, b)
 }
 
 #[cfg(test)]
