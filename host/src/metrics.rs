@@ -85,6 +85,7 @@ pub struct Metrics {
     pub plugin_compilations: Counter,
     pub plugin_cache_hits: Counter,
     pub plugin_log_dropped: Family<PluginLabels, Counter>,
+    pub plugin_outbound_refused: Family<PluginLabels, Counter>,
     pub webhooks: Family<WebhookLabels, Counter>,
     pub http_connections_open: Gauge,
     pub http_connections_refused: Counter,
@@ -113,6 +114,7 @@ impl Default for Metrics {
             plugin_compilations: Counter::default(),
             plugin_cache_hits: Counter::default(),
             plugin_log_dropped: Family::default(),
+            plugin_outbound_refused: Family::default(),
             webhooks: Family::default(),
             http_connections_open: Gauge::default(),
             http_connections_refused: Counter::default(),
@@ -180,6 +182,11 @@ impl Default for Metrics {
             "plugin_log_lines_dropped",
             "Plugin log lines dropped over the per-plugin rate limit",
             m.plugin_log_dropped.clone(),
+        );
+        r.register(
+            "plugin_outbound_refused",
+            "Plugin outbound requests refused by the gate: not a host of the integration the call acts for",
+            m.plugin_outbound_refused.clone(),
         );
         r.register(
             "webhooks",

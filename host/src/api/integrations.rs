@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::resources::Body;
 use super::{ApiError, AppState};
+use crate::plugins::config_schema::InputError;
 use crate::plugins::http_gate::{authority_of_url, host_matches_pattern};
 use crate::store::{ConfigUpdate, NewIntegration, StatusMapping};
 
@@ -34,6 +35,12 @@ pub async fn install(
     let Value::Object(input) = &body.input else {
         return Err(ApiError::BadRequest("`input` must be a JSON object".into()));
     };
+    crate::plugins::config_schema::check_input(&info.config_schema, &body.input).map_err(|e| {
+        match e {
+            InputError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            InputError::Schema(_) => ApiError::Unavailable(format!("plugin {}: {e}", info.name)),
+        }
+    })?;
     // The plugin may reach only the hosts of the URLs the operator typed. A
     // missing URL field is the plugin's to refuse: some are optional.
     let mut hosts = Vec::new();

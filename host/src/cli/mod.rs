@@ -3,4 +3,5 @@
 pub mod options;
 pub mod plugin;
 pub mod plugins_dir;
+pub mod scaffold;
 pub mod summary;

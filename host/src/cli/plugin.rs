@@ -16,8 +16,32 @@ pub enum PluginCommand {
     /// Validate FILE exactly as an install would — compile it, check it
     /// implements a contract world this host supports, run its `describe` —
     /// without touching a running host. Exits non-zero with the reason when it
-    /// would be refused.
-    Check { file: PathBuf },
+    /// would be refused. With `--conformance`, also run the checks every
+    /// plugin must pass (what it does with unsigned, empty and garbage
+    /// deliveries, with empty installation input, within the limits) and
+    /// print a table; exits non-zero when any fails.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        conformance: bool,
+    },
+    /// Write a new plugin crate NAME (a provider, or with `--notifier` a chat
+    /// notifier) that builds on its own: every export with what the host
+    /// expects of it, native unit tests, and a test running the built
+    /// component in the host's runtime.
+    New {
+        name: String,
+        #[arg(long)]
+        notifier: bool,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A trackbridge checkout to take the SDK and the test harness from
+        /// (default: the one this binary was built from, if still there;
+        /// else the published crates).
+        #[arg(long)]
+        source: Option<PathBuf>,
+    },
     /// Print what FILE is: world and contract version, name and version, routes,
     /// declared capabilities (URL fields, host patterns), imports and exports,
     /// size and sha256 — as JSON.
@@ -154,12 +178,31 @@ fn print(value: &Value) -> anyhow::Result<()> {
 
 pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
-        PluginCommand::Check { file } => {
+        PluginCommand::Check {
+            file,
+            conformance: true,
+        } => conformance(&file).await?,
+        PluginCommand::Check { file, .. } => {
             let i = inspect(&offline_runtime().await?, &file).await?;
             println!(
                 "ok: {} {} implements {} of {}",
                 i.name, i.version, i.world, i.contract
             );
+        }
+        PluginCommand::New {
+            name,
+            notifier,
+            dir,
+            source,
+        } => {
+            let dir = super::scaffold::generate(&super::scaffold::Scaffold {
+                name,
+                notifier,
+                dir,
+                source,
+            })?;
+            println!("wrote {}", dir.display());
+            println!("next: cd {} && cargo test", dir.display());
         }
         PluginCommand::Inspect { file } => {
             let i = inspect(&offline_runtime().await?, &file).await?;
@@ -215,6 +258,36 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The conformance table: one row per check, plain text (it is read in CI
+/// logs as often as in a terminal).
+async fn conformance(file: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let runtime = offline_runtime().await?;
+    let checks =
+        trackbridge_host::plugins::conformance::run(&runtime, &bytes, &file.display().to_string())
+            .await;
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for check in &checks {
+        let mark = if check.passed { "pass" } else { "FAIL" };
+        println!(
+            "{mark}  {:<width$}  {}",
+            check.name,
+            one_line(&check.detail)
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    if failed > 0 {
+        bail!("{failed} of {} conformance checks failed", checks.len());
+    }
+    println!("all {} conformance checks passed", checks.len());
+    Ok(())
+}
+
+/// A detail on one line of the table.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 async fn list_dir(dir: &Path) -> anyhow::Result<()> {

@@ -65,6 +65,7 @@ impl CallState {
             allowed.extend(i.allowed_hosts.iter().cloned());
         }
         let addresses = services.addresses.clone();
+        let metrics = services.metrics.clone();
         CallState {
             plugin: plugin.to_owned(),
             version: version.to_owned(),
@@ -83,6 +84,7 @@ impl CallState {
                 allowed,
                 patterns: ctx.host_patterns,
                 addresses,
+                metrics,
             },
             table: ResourceTable::new(),
         }

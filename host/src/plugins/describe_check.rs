@@ -48,8 +48,7 @@ pub fn check(info: &ProviderInfo) -> Result<(), String> {
             }
         }
     }
-    serde_json::from_str::<serde_json::Value>(&info.config_schema)
-        .map_err(|e| format!("`describe` config-schema is not JSON: {e}"))?;
+    super::config_schema::check_schema(&info.config_schema)?;
     for field in &info.url_fields {
         let valid = !field.is_empty()
             && field
@@ -75,7 +74,7 @@ pub fn check(info: &ProviderInfo) -> Result<(), String> {
 
 /// Lowercase letters, digits and single dashes, starting with a letter, at
 /// most 64 characters: it is a path segment, a label value and a file name.
-fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::outbound::AddressPolicy;
+use crate::metrics::{Metrics, PluginLabels};
 
 type ResponseFuture = Box<
     dyn Future<
@@ -28,6 +29,8 @@ pub struct HttpGate {
     pub patterns: Vec<String>,
     /// Which addresses the allowed hosts may resolve to.
     pub addresses: Arc<AddressPolicy>,
+    /// Where refusals are counted (per plugin).
+    pub metrics: Arc<Metrics>,
 }
 
 impl HttpGate {
@@ -97,6 +100,12 @@ impl WasiHttpHooks for HttpGate {
                 destination = %request.uri().authority().map(|a| a.as_str()).unwrap_or("?"),
                 "outbound request refused: not a host of this integration"
             );
+            self.metrics
+                .plugin_outbound_refused
+                .get_or_create(&PluginLabels {
+                    plugin: self.plugin.clone(),
+                })
+                .inc();
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         Box::new(super::outbound::send(
@@ -118,6 +127,7 @@ mod tests {
             allowed: allowed.iter().map(|s| s.to_string()).collect(),
             patterns: Vec::new(),
             addresses: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 

@@ -18,6 +18,8 @@ pub mod bindings;
 mod cache;
 mod call;
 pub mod call_metrics;
+pub mod config_schema;
+pub mod conformance;
 pub mod describe_check;
 pub mod engine;
 mod error;
