@@ -71,21 +71,40 @@ pub fn build_runtime(
         slots: tokio::sync::Semaphore::new(engine::MAX_INSTANCES as usize),
         guest: GuestRuntime::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
             .map_err(|e| StartError::Engine(format!("the plugin runtime's threads: {e}")))?,
+        scratch: None,
     }))
 }
 
 /// A runtime for looking at plugin files without a host (`plugin check`,
-/// `plugin inspect`): the host's engine settings, an in-memory database (a
-/// plugin's `describe` touches none), no artifact cache.
+/// `plugin inspect`, `plugin check --conformance`): the host's engine
+/// settings, a scratch database of its own (empty: no integrations), no
+/// artifact cache.
 pub async fn offline_runtime() -> Result<Arc<Runtime>, StartError> {
-    let settings = Settings::new("sqlite::memory:", std::path::PathBuf::new(), "");
+    // A file, not `sqlite::memory:`: every pooled connection to an in-memory
+    // database is a database of its own, without the schema, so a call that
+    // looks an integration up (`select-integration`) would fail on a
+    // connection the migrations never saw.
+    let scratch = tempfile::Builder::new()
+        .prefix("trackbridge-offline-")
+        .tempdir()
+        .map_err(|e| StartError::Engine(format!("a scratch directory: {e}")))?;
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        scratch.path().join("offline.db").display()
+    );
+    let settings = Settings::new(&url, std::path::PathBuf::new(), "");
     let store = Store::connect(&settings.database_url).await?;
-    build_runtime(
+    let mut runtime = build_runtime(
         &settings,
         store,
         "http://localhost".into(),
         Arc::new(Metrics::default()),
-    )
+    )?;
+    match Arc::get_mut(&mut runtime) {
+        Some(r) => r.scratch = Some(scratch),
+        None => drop(scratch.keep()),
+    }
+    Ok(runtime)
 }
 
 /// A running host.

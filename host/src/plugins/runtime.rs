@@ -33,6 +33,9 @@ pub struct Runtime {
     pub slots: tokio::sync::Semaphore,
     /// Where calls that run past their first epoch tick go on.
     pub guest: super::guest::GuestRuntime,
+    /// A runtime without a host keeps its scratch database here, removed
+    /// with the runtime.
+    pub scratch: Option<tempfile::TempDir>,
 }
 
 /// The result of a call, with the integration it acted for at the end (a
