@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::resources::Body;
 use super::{ApiError, AppState};
 use crate::plugins::config_schema::InputError;
-use crate::plugins::http_gate::{authority_of_url, host_matches_pattern};
+use crate::plugins::http_gate::{host_matches_pattern, url_field_hosts};
 use crate::store::{ConfigUpdate, NewIntegration, StatusMapping};
 
 #[derive(Deserialize)]
@@ -32,7 +32,7 @@ pub async fn install(
         .plugin(&body.provider)
         .ok_or_else(|| ApiError::BadRequest(format!("unknown provider `{}`", body.provider)))?;
     let info = plugin.info().clone();
-    let Value::Object(input) = &body.input else {
+    let Value::Object(_) = &body.input else {
         return Err(ApiError::BadRequest("`input` must be a JSON object".into()));
     };
     crate::plugins::config_schema::check_input(&info.config_schema, &body.input).map_err(|e| {
@@ -41,19 +41,8 @@ pub async fn install(
             InputError::Schema(_) => ApiError::Unavailable(format!("plugin {}: {e}", info.name)),
         }
     })?;
-    // The plugin may reach only the hosts of the URLs the operator typed. A
-    // missing URL field is the plugin's to refuse: some are optional.
-    let mut hosts = Vec::new();
-    for field in &info.url_fields {
-        match input.get(field) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(url)) => hosts.push(
-                authority_of_url(url)
-                    .ok_or_else(|| ApiError::BadRequest(format!("`{field}` is not a URL")))?,
-            ),
-            Some(_) => return Err(ApiError::BadRequest(format!("`{field}` must be a URL"))),
-        }
-    }
+    // The plugin may reach only the hosts of the URLs the operator typed.
+    let mut hosts = url_field_hosts(&info.url_fields, &body.input).map_err(ApiError::BadRequest)?;
     let data = plugin
         .build_integration(body.input.to_string(), hosts.clone())
         .await?;

@@ -64,6 +64,27 @@ pub fn authority_of_url(url: &str) -> Option<String> {
     ))
 }
 
+/// The hosts (`host:port`) an installation may reach: those of the URLs in
+/// the plugin's `url-fields` that `input` has. A missing field is skipped
+/// (the schema's `required` refuses it); one that is not a URL string is
+/// the operator's error, named.
+pub fn url_field_hosts(
+    url_fields: &[String],
+    input: &serde_json::Value,
+) -> Result<Vec<String>, String> {
+    let mut hosts = Vec::new();
+    for field in url_fields {
+        match input.get(field) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(url)) => {
+                hosts.push(authority_of_url(url).ok_or_else(|| format!("`{field}` is not a URL"))?)
+            }
+            Some(_) => return Err(format!("`{field}` must be a URL")),
+        }
+    }
+    Ok(hosts)
+}
+
 /// Whether `host` (`host:port`) matches `pattern`, where a leading `*.` matches
 /// one or more subdomain labels (`*.example.com:443` matches `a.example.com:443`
 /// but not `example.com:443`).
@@ -195,6 +216,27 @@ mod tests {
         assert!(!host_matches_pattern("169.254.169.254:80", "*.169.254:80"));
         assert!(!host_matches_pattern("10.0.0.1:443", "10.0.0.1:443"));
         assert!(!host_matches_pattern("[::1]:443", "*.1]:443"));
+    }
+
+    #[test]
+    fn url_fields_give_the_hosts_an_installation_may_reach() {
+        let fields = vec!["base_url".to_owned(), "graph_url".to_owned()];
+        let input =
+            serde_json::json!({"base_url": "https://Acme.example.com/jira", "graph_url": null});
+        assert_eq!(
+            url_field_hosts(&fields, &input).unwrap(),
+            ["acme.example.com:443"]
+        );
+        let not_url = serde_json::json!({"base_url": "nope"});
+        assert_eq!(
+            url_field_hosts(&fields, &not_url).unwrap_err(),
+            "`base_url` is not a URL"
+        );
+        let not_string = serde_json::json!({"graph_url": 5});
+        assert_eq!(
+            url_field_hosts(&fields, &not_string).unwrap_err(),
+            "`graph_url` must be a URL"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod error;
 pub mod guest;
 pub mod health;
 mod host_api;
-pub(crate) mod http_gate;
+pub mod http_gate;
 pub mod inspect;
 pub mod loader;
 mod log_limit;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::{Map, Value};
 use trackbridge_host::plugins::bindings::provider_types::IntegrationData;
 use trackbridge_host::plugins::config_schema::{self, InputError};
+use trackbridge_host::plugins::http_gate::{host_matches_pattern, url_field_hosts};
 use trackbridge_host::store::{Integration, NewIntegration};
 
 use crate::error::HarnessError;
@@ -206,21 +207,7 @@ impl Harness {
     /// host's install endpoint derives them: those of the URLs in the
     /// plugin's `url-fields` that `input` has.
     pub fn install_hosts(&self, input: &Value) -> Result<Vec<String>, HarnessError> {
-        let mut hosts = Vec::new();
-        for field in &self.info().url_fields {
-            match input.get(field) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(url)) => hosts.push(authority_of_url(url).ok_or_else(|| {
-                    HarnessError::InvalidInput(format!("`{field}` is not a URL"))
-                })?),
-                Some(_) => {
-                    return Err(HarnessError::InvalidInput(format!(
-                        "`{field}` must be a URL"
-                    )));
-                }
-            }
-        }
-        Ok(hosts)
+        url_field_hosts(&self.info().url_fields, input).map_err(HarnessError::InvalidInput)
     }
 
     fn checked_extra_hosts(&self, data: &IntegrationData) -> Result<Vec<String>, HarnessError> {
@@ -238,71 +225,5 @@ impl Harness {
                 }
             })
             .collect()
-    }
-}
-
-/// `host:port` of a URL an operator typed, the scheme's default port filled
-/// in (the host's rule for URL fields).
-fn authority_of_url(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let host = parsed.host_str()?;
-    Some(format!(
-        "{}:{}",
-        host.to_ascii_lowercase(),
-        parsed.port_or_known_default()?
-    ))
-}
-
-/// Whether `host` (`host:port`) matches `pattern`, where a leading `*.`
-/// matches one or more subdomain labels; an address literal never matches
-/// (the host's rule for `allowed-host-patterns`).
-fn host_matches_pattern(host: &str, pattern: &str) -> bool {
-    let (host, pattern) = (host.to_ascii_lowercase(), pattern.to_ascii_lowercase());
-    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-    if name
-        .trim_matches(['[', ']'])
-        .parse::<std::net::IpAddr>()
-        .is_ok()
-    {
-        return false;
-    }
-    match pattern.strip_prefix("*.") {
-        Some(suffix) => host
-            .strip_suffix(suffix)
-            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-        None => host == pattern,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_fields_become_authorities() {
-        assert_eq!(
-            authority_of_url("https://Example.atlassian.net/").as_deref(),
-            Some("example.atlassian.net:443")
-        );
-        assert_eq!(
-            authority_of_url("http://127.0.0.1:9000/jira").as_deref(),
-            Some("127.0.0.1:9000")
-        );
-        assert_eq!(authority_of_url("not a url"), None);
-    }
-
-    #[test]
-    fn patterns_match_subdomains_only() {
-        assert!(host_matches_pattern(
-            "acme.vssps.visualstudio.com:443",
-            "*.vssps.visualstudio.com:443"
-        ));
-        assert!(!host_matches_pattern(
-            "vssps.visualstudio.com:443",
-            "*.vssps.visualstudio.com:443"
-        ));
-        assert!(host_matches_pattern("Discord.com:443", "discord.com:443"));
-        assert!(!host_matches_pattern("discord.com:80", "discord.com:443"));
-        assert!(!host_matches_pattern("127.0.0.1:443", "127.0.0.1:443"));
     }
 }
