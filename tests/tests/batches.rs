@@ -165,6 +165,93 @@ async fn a_job_whose_writes_fail_fails_alone_and_its_batch_commits() -> anyhow::
     Ok(())
 }
 
+/// The database fails under the first run of every job (as a statement
+/// timeout would); later runs go through.
+struct DatabaseFailsOnce {
+    runs: std::sync::atomic::AtomicUsize,
+}
+
+impl Runner for DatabaseFailsOnce {
+    type Prepared = i64;
+    type Committed = ();
+
+    async fn prepare(&self, job: Job) -> i64 {
+        job.id
+    }
+
+    async fn apply(&self, _: &mut AnyConnection, id: i64) -> Result<(Outcome, ()), Outcome> {
+        use std::sync::atomic::Ordering;
+        if self.runs.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(Outcome::Deferred {
+                error: "canceling statement due to statement timeout".into(),
+            });
+        }
+        Ok((Outcome::note(format!("effect of {id}")), ()))
+    }
+
+    fn committed(&self, _: Vec<()>) {}
+
+    fn write_order(_: &i64) -> String {
+        String::new()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_database_failed_under_runs_again_shortly_its_attempt_not_counted()
+-> anyhow::Result<()> {
+    let database = TestDatabase::new().await?;
+    let store = Store::connect(database.url()).await?;
+    let now = trackbridge_host::time::now_ms();
+    let job = NewJob {
+        kind: "webhook",
+        dedup_key: Some("deferred".into()),
+        event_time: Some(now),
+        payload: "{}".into(),
+        ..NewJob::default()
+    };
+    let id = match store.enqueue_webhooks(&[job], now).await?.pop() {
+        Some(trackbridge_host::store::Enqueued::Stored(id)) => id,
+        other => anyhow::bail!("{other:?}"),
+    };
+    // A retry of the schedule would come after an hour.
+    let settings = WorkerSettings {
+        workers: 1,
+        retry: trackbridge_host::queue::RetryPolicy {
+            schedule: vec![Duration::from_secs(3600)],
+            max_retry_after: Duration::from_secs(3600),
+        },
+        ..WorkerSettings::default()
+    };
+    let runner = Arc::new(DatabaseFailsOnce {
+        runs: Default::default(),
+    });
+    let wake = Arc::new(Notify::new());
+    let workers = trackbridge_host::queue::start(store.clone(), runner, wake.clone(), settings);
+    wake.notify_one();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let job = loop {
+        let job = store.job(id).await?;
+        if job.state == "done" {
+            break job;
+        }
+        ensure!(tokio::time::Instant::now() < deadline, "{job:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    workers
+        .shutdown(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+    ensure!(
+        job.attempts == 1,
+        "only the run that went through counts: {job:?}"
+    );
+    ensure!(
+        job.last_error.as_deref() == Some("canceling statement due to statement timeout"),
+        "the deferral is on record: {job:?}"
+    );
+    Ok(())
+}
+
 const HOST_PROCESS: &str = env!("CARGO_BIN_EXE_host-process");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

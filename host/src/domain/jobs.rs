@@ -187,14 +187,18 @@ fn parse<T: DeserializeOwned>(job: &Job) -> Result<T, Outcome> {
     })
 }
 
-/// A domain error while running a job: the database may come back; an invalid
-/// change will not.
+/// A domain error while running a job: a database that is failing as a whole
+/// defers the job, another database error is retried, an invalid change fails
+/// for good.
 pub fn domain_failure(err: DomainError) -> Outcome {
     match err {
         DomainError::Store(StoreError::NotFound(what)) => {
             Outcome::note(format!("{what} no longer exists; nothing to do"))
         }
         DomainError::Invalid(msg) => Outcome::Fail { error: msg },
+        DomainError::Store(err) if err.is_unavailable() => Outcome::Deferred {
+            error: err.to_string(),
+        },
         DomainError::Store(other) => Outcome::Retry {
             error: other.to_string(),
             after: None,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::Instrument as _;
 
 use super::Runner;
-use super::policy::{Outcome, RetryPolicy, jitter};
+use super::policy::{DEFERRAL, Outcome, RetryPolicy, jitter};
 use crate::plugins::scope::scoped;
 use crate::store::{self, Job, Recorded, Store};
 use crate::time::now_ms;
@@ -25,7 +25,9 @@ struct Ready<P> {
 
 /// How a batch went.
 pub(super) struct BatchResult {
-    /// The batch's transaction did not commit: the database is failing.
+    /// The batch's transaction did not commit, or jobs of it were deferred:
+    /// the database is failing, and claiming again at once would add to its
+    /// load.
     pub failed: bool,
 }
 
@@ -78,10 +80,16 @@ pub(super) async fn run<R: Runner>(
         }
     };
     match write(store, runner.as_ref(), owner, retry, ready).await {
-        Ok((recorded, effects)) => {
-            tracing::debug!(claimed = ids.len(), recorded, "batch committed");
+        Ok(Written {
+            recorded,
+            deferred,
+            effects,
+        }) => {
+            tracing::debug!(claimed = ids.len(), recorded, deferred, "batch committed");
             runner.committed(effects);
-            BatchResult { failed: false }
+            BatchResult {
+                failed: deferred > 0,
+            }
         }
         // The jobs stay running under our leases; once they expire they run again.
         Err(err) => {
@@ -89,6 +97,13 @@ pub(super) async fn run<R: Runner>(
             BatchResult { failed: true }
         }
     }
+}
+
+/// What a batch's transaction wrote.
+struct Written<C> {
+    recorded: usize,
+    deferred: usize,
+    effects: Vec<C>,
 }
 
 /// The batch's transaction: each job's effects and result, in the order of
@@ -99,12 +114,12 @@ async fn write<R: Runner>(
     owner: &str,
     retry: &RetryPolicy,
     mut ready: Vec<Ready<R::Prepared>>,
-) -> Result<(usize, Vec<R::Committed>), store::StoreError> {
+) -> Result<Written<R::Committed>, store::StoreError> {
     // Stable: jobs about the same rows keep their id (arrival) order.
     ready.sort_by_cached_key(|job| R::write_order(&job.prepared));
     let mut tx = store.begin_derived_write().await?;
     let mut effects = Vec::with_capacity(ready.len());
-    let mut recorded = 0;
+    let (mut recorded, mut deferred) = (0, 0);
     for job in ready {
         let now = now_ms();
         store::savepoint(&mut tx, "job").await?;
@@ -126,6 +141,13 @@ async fn write<R: Runner>(
                 error: error.as_deref().unwrap_or(""),
                 run_after: *run_after,
             },
+            Judged::Deferred(run_after) => {
+                deferred += 1;
+                Recorded::Deferred {
+                    error: error.as_deref().unwrap_or(""),
+                    run_after: *run_after,
+                }
+            }
             Judged::Dead => Recorded::Dead {
                 error: error.as_deref().unwrap_or(""),
             },
@@ -155,13 +177,19 @@ async fn write<R: Runner>(
         }
     }
     tx.commit().await?;
-    Ok((recorded, effects))
+    Ok(Written {
+        recorded,
+        deferred,
+        effects,
+    })
 }
 
 enum Judged {
     Done(Option<String>),
     /// Due again at this time (ms).
     Retry(i64),
+    /// Due again at this time (ms), the attempt not counted.
+    Deferred(i64),
     Dead,
 }
 
@@ -193,6 +221,14 @@ fn judge(
                 )
             }
         },
+        Outcome::Deferred { error } => {
+            let delay = DEFERRAL.mul_f64(0.8 + 0.4 * jitter());
+            tracing::warn!(id, kind, ?delay, %error, "the database failed under a job; it runs again shortly, the attempt not counted");
+            (
+                Judged::Deferred(now + delay.as_millis() as i64),
+                Some(error),
+            )
+        }
         Outcome::Fail { error } => {
             tracing::warn!(id, kind, %error, "job failed for good; dead-lettered");
             (Judged::Dead, Some(error))

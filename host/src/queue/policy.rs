@@ -18,7 +18,15 @@ pub enum Outcome {
     /// Failed in a way no retry can fix (401, 403, 404, a rejected transition):
     /// dead-lettered at once, to be replayed once someone fixed the cause.
     Fail { error: String },
+    /// The host's own database failed under the job (a timeout, a full
+    /// disk): nothing about the job or its tracker is wrong, so the attempt
+    /// is not counted and the job runs again after [`DEFERRAL`], not after
+    /// the schedule's wait for a tracker to come back.
+    Deferred { error: String },
 }
+
+/// How long a job the database failed under waits before it runs again.
+pub const DEFERRAL: Duration = Duration::from_secs(2);
 
 impl Outcome {
     pub fn done() -> Outcome {

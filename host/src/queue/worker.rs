@@ -181,9 +181,10 @@ impl<R: Runner> Worker<R> {
                     if !done.failed {
                         continue;
                     }
-                    // The database took the claim but not the results: it
-                    // is failing (a full disk, say). Claiming again at once
-                    // would spin; wait as when it is away.
+                    // The database took the claim but not the results, or
+                    // failed under some of the jobs: it is failing (a full
+                    // disk, an overload). Claiming again at once would spin
+                    // or add to its load; wait as when it is away.
                     self.settings.poll
                 }
                 Ok(_) => self.idle_wait().await,

@@ -19,6 +19,12 @@ pub enum Recorded<'a> {
         error: &'a str,
         run_after: i64,
     },
+    /// Not run for a reason outside the job (the database failed): due again
+    /// at `run_after`, the attempt not counted.
+    Deferred {
+        error: &'a str,
+        run_after: i64,
+    },
     /// Dead-lettered.
     Dead {
         error: &'a str,
@@ -122,6 +128,17 @@ pub async fn record_job(
         .bind(handled_by),
         Recorded::Retry { error, run_after } => sqlx::query(
             "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
+             last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(*error)
+        .bind(now)
+        .bind(*run_after)
+        .bind(handled_by),
+        Recorded::Deferred { error, run_after } => sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL, \
              last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
              WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )

@@ -10,6 +10,7 @@ mod jobs;
 mod plugins;
 pub mod slug;
 pub mod snowflake;
+mod unavailable;
 mod write;
 
 pub use claims::*;
