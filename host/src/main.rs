@@ -1,4 +1,4 @@
-//! The `trackbridge` binary: `serve`, `migrate`, and `plugin …`.
+//! The `trackbridge` binary: `serve`, `migrate`, `plugin …` and `secrets …`.
 
 mod cli;
 
@@ -32,6 +32,21 @@ enum Command {
     /// running host.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Keys for sealing integration secrets at rest, and rotating them.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print a new random key, a line for `--secret-key-file`.
+    NewKey,
+    /// How the stored secrets stand: plain, or sealed under which key.
+    Status(Box<ServeArgs>),
+    /// Re-seal every integration's secrets under the first key of
+    /// `--secret-key-file`. Put the new key on the first line, keep the old
+    /// ones below it and restart the hosts first; drop the old lines after.
+    Rotate(Box<ServeArgs>),
 }
 
 #[derive(clap::Args)]
@@ -99,6 +114,19 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Plugin(command) => return cli::plugin::run(command).await,
+        Command::Secrets(command) => {
+            return match command {
+                SecretsCommand::NewKey => cli::secrets::new_key(),
+                SecretsCommand::Status(args) => {
+                    let options = args.options()?;
+                    cli::secrets::status(&options.database_url(), options.secret_keys()?).await
+                }
+                SecretsCommand::Rotate(args) => {
+                    let options = args.options()?;
+                    cli::secrets::rotate(&options.database_url(), options.secret_keys()?).await
+                }
+            };
+        }
     };
     let plugins_dir = plugins_dir(&options)?;
     let (admin_token, token_origin) = match &options.admin_token {
@@ -117,6 +145,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let settings = options.settings(admin_token, plugins_dir)?;
     let database_url = settings.database_url.clone();
+    let secrets = match settings.secret_keys.sealing_key_id() {
+        Some(key) => format!("sealed at rest (AES-256-GCM, key {key})"),
+        None => "PLAIN TEXT at rest: no --secret-key-file (development only)".to_owned(),
+    };
     let plugins_dir = settings.plugins_dir.clone();
     let server = Server::start(settings).await?;
     print!(
@@ -126,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
             addr: server.local_addr(),
             database_url: &database_url,
             admin_token: &token_origin,
+            secrets: &secrets,
             plugins_dir: &plugins_dir,
             plugins: &server.serving(),
         }

@@ -107,6 +107,28 @@ pub async fn offline_runtime() -> Result<Arc<Runtime>, StartError> {
     Ok(runtime)
 }
 
+/// Refuse keys that cannot open every stored secret; with keys, seal what is
+/// stored plain; without, say loudly that secrets are plain text.
+async fn secure_secrets(store: &Store) -> Result<(), StartError> {
+    let at_rest = store.check_secret_keys().await?;
+    if store.secret_keys().is_empty() {
+        tracing::warn!(
+            integrations = at_rest.plain,
+            "integration secrets are stored in PLAIN TEXT: give a key with --secret-key-file \
+             (trackbridge secrets new-key makes one) to seal them"
+        );
+        return Ok(());
+    }
+    let sealed = store.seal_secrets(false).await?;
+    if sealed > 0 {
+        tracing::info!(
+            integrations = sealed,
+            "sealed the secrets that were stored in plain text"
+        );
+    }
+    Ok(())
+}
+
 /// A running host.
 pub struct Server {
     addr: SocketAddr,
@@ -128,7 +150,9 @@ impl Server {
         }
         let store = Store::connect_with_timeout(&settings.database_url, settings.database_timeout)
             .await?
-            .with_region(settings.region_id);
+            .with_region(settings.region_id)
+            .with_secret_keys(settings.secret_keys.clone());
+        secure_secrets(&store).await?;
         // Bind first: the public URL defaults to the address actually bound.
         let bind = |source| StartError::Bind {
             addr: settings.listen,

@@ -50,6 +50,9 @@ pub struct Settings {
     /// The longest any single wait on the database may take (a connection,
     /// the turn to write, a lock, a statement); past it the request gets 503.
     pub database_timeout: Duration,
+    /// The keys integration secrets are sealed with at rest; none: stored as
+    /// plain text (development).
+    pub secret_keys: crate::store::sealing::SecretKeys,
 }
 
 impl Settings {
@@ -76,6 +79,7 @@ impl Settings {
             outbound_allow_networks: Vec::new(),
             http: crate::listener::HttpLimits::default(),
             shutdown_grace: Duration::from_secs(30),
+            secret_keys: Default::default(),
         }
     }
 

@@ -321,6 +321,18 @@ impl TestHost {
         RawResponse::read(response).await
     }
 
+    /// Stop the server and hand back its database, for a host started on it
+    /// again.
+    pub async fn stop(self) -> TestDatabase {
+        let TestHost {
+            server, database, ..
+        } = self;
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
+        database
+    }
+
     /// Stop the server and wait for it.
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {

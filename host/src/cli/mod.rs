@@ -4,4 +4,5 @@ pub mod options;
 pub mod plugin;
 pub mod plugins_dir;
 pub mod scaffold;
+pub mod secrets;
 pub mod summary;

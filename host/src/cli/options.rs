@@ -12,6 +12,7 @@ use trackbridge_host::Settings;
 use trackbridge_host::plugins::SwapSettings;
 use trackbridge_host::plugins::health::ProbationPolicy;
 use trackbridge_host::queue::{RetryPolicy, WorkerSettings};
+use trackbridge_host::store::sealing::SecretKeys;
 
 /// Seconds before each retry, as `5,30,120`.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +101,12 @@ pub struct ServeOptions {
     /// [default: trackbridge.admin-token]
     #[arg(long, env = "TRACKBRIDGE_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// File of the keys integration secrets are sealed with (AES-256-GCM),
+    /// one per line as base64 or hex of 32 bytes: the first seals, every one
+    /// opens (`trackbridge secrets new-key` makes one). Unset: secrets are
+    /// stored as plain text, and the host says so. [default: none]
+    #[arg(long, env = "TRACKBRIDGE_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// The URL trackers use to reach this host (the base of webhook URLs
     /// registered at installation). [default: http://<listen address>]
     #[arg(long, env = "TRACKBRIDGE_PUBLIC_URL")]
@@ -218,7 +225,7 @@ impl ServeOptions {
     pub fn or(self, file: ServeOptions) -> ServeOptions {
         or_fields!(self, file;
             listen, database_url, plugins_dir, watch, plugin_cache_dir, admin_token,
-            admin_token_file, public_url, plugin_timeout_ms, plugin_memory_mib,
+            admin_token_file, secret_key_file, public_url, plugin_timeout_ms, plugin_memory_mib,
             plugin_log_lines_per_sec, plugin_probation_calls, plugin_max_failure_rate,
             plugin_sync_ms, max_webhook_bytes, database_timeout_ms, outbound_allow_networks,
             http_header_timeout_ms,
@@ -241,6 +248,14 @@ impl ServeOptions {
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
     }
 
+    /// The keys of `--secret-key-file`, or none.
+    pub fn secret_keys(&self) -> anyhow::Result<SecretKeys> {
+        Ok(match &self.secret_key_file {
+            Some(path) => SecretKeys::from_file(path)?,
+            None => SecretKeys::default(),
+        })
+    }
+
     pub fn admin_token_file(&self) -> PathBuf {
         self.admin_token_file
             .clone()
@@ -260,6 +275,7 @@ impl ServeOptions {
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         s.public_url = self.public_url.clone();
+        s.secret_keys = self.secret_keys()?;
         s.plugin_timeout = Duration::from_millis(self.plugin_timeout_ms.unwrap_or(10_000));
         s.plugin_memory_bytes = self.plugin_memory_mib.unwrap_or(64) << 20;
         s.plugin_log_lines_per_sec = self.plugin_log_lines_per_sec.unwrap_or(100);

@@ -15,6 +15,8 @@ pub struct Summary<'a> {
     pub database_url: &'a str,
     /// Where the admin token comes from (never the token).
     pub admin_token: &'a str,
+    /// How integration secrets are kept (never a key).
+    pub secrets: &'a str,
     pub plugins_dir: &'a Path,
     pub plugins: &'a [Serving],
 }
@@ -58,6 +60,7 @@ impl fmt::Display for Summary<'_> {
             describe_database(self.database_url)
         )?;
         writeln!(f, "  admin token   {}", self.admin_token)?;
+        writeln!(f, "  secrets       {}", self.secrets)?;
         writeln!(
             f,
             "  plugins       {} from {}",

@@ -57,7 +57,9 @@ impl Domain {
                 });
             }
         }
-        for (integration, broken) in store::installations_of(tx, org).await? {
+        for (integration, broken) in
+            store::installations_of(tx, org, self.store.secret_keys()).await?
+        {
             if self.registry.notifier(&integration.provider).is_none() {
                 continue;
             }

@@ -1,7 +1,7 @@
 //! Host-side bindings generated from the WIT contract.
 
 wasmtime::component::bindgen!({
-    path: "../wit/v0.1.0",
+    path: "wit/v0.1.0",
     world: "provider-plugin",
     imports: {
         // A database failure while looking up an integration must not look like
@@ -24,7 +24,7 @@ pub const CONTRACT_VERSIONS: &[&str] = &["0.1.0"];
 /// the provider bindings, so the host implements `host` once.
 pub mod notifier {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.0",
+        path: "wit/v0.1.0",
         world: "notifier-plugin",
         imports: { default: async },
         exports: { default: async },

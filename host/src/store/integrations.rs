@@ -5,10 +5,12 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::{AnyConnection, Row};
 
+use super::sealing::{SecretKeys, binding};
 use super::{Result, Store, StoreError};
 use crate::time::now_ms;
 
-/// A stored integration. `secrets` never leaves the host except into its own plugin.
+/// A stored integration. `secrets` (opened: plain JSON, whatever is stored)
+/// never leaves the host except into its own plugin.
 #[derive(Clone, Debug)]
 pub struct Integration {
     pub id: i64,
@@ -81,15 +83,19 @@ pub struct IntegrationView {
     pub broken_reason: Option<String>,
 }
 
-fn integration_from_row(r: &sqlx::any::AnyRow) -> Result<Integration> {
+fn integration_from_row(r: &sqlx::any::AnyRow, keys: &SecretKeys) -> Result<Integration> {
     let hosts: String = r.try_get(6)?;
+    let provider: String = r.try_get(1)?;
+    let external_id: String = r.try_get(2)?;
+    let stored: String = r.try_get(5)?;
+    let secrets = keys.open(&stored, &binding(&provider, &external_id))?;
     Ok(Integration {
         id: r.try_get(0)?,
-        provider: r.try_get(1)?,
-        external_id: r.try_get(2)?,
+        provider,
+        external_id,
         name: r.try_get(3)?,
         metadata: r.try_get(4)?,
-        secrets: r.try_get(5)?,
+        secrets,
         allowed_hosts: serde_json::from_str(&hosts)?,
     })
 }
@@ -108,6 +114,9 @@ impl Store {
     ) -> Result<Integration> {
         self.organization(org).await?;
         let hosts = serde_json::to_string(new.allowed_hosts)?;
+        let secrets = self
+            .secret_keys
+            .seal(new.secrets, &binding(new.provider, new.external_id))?;
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO integrations (provider, external_id, name, metadata, secrets, allowed_hosts, created_at) \
@@ -119,7 +128,7 @@ impl Store {
         .bind(new.external_id)
         .bind(new.name)
         .bind(new.metadata)
-        .bind(new.secrets)
+        .bind(&secrets)
         .bind(&hosts)
         .bind(now_ms())
         .fetch_one(&mut *tx)
@@ -152,7 +161,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound("integration"))?;
-        let integration = integration_from_row(&row)?;
+        let integration = integration_from_row(&row, &self.secret_keys)?;
         self.integrations.put(epoch, None, Some(&integration));
         Ok(integration)
     }
@@ -177,7 +186,10 @@ impl Store {
         .bind(external_id)
         .fetch_optional(&self.pool)
         .await?;
-        let found = row.as_ref().map(integration_from_row).transpose()?;
+        let found = row
+            .as_ref()
+            .map(|r| integration_from_row(r, &self.secret_keys))
+            .transpose()?;
         self.integrations
             .put(epoch, Some((provider, external_id)), found.as_ref());
         Ok(found)
@@ -242,7 +254,7 @@ impl Store {
 
     /// The organization's active installations, with why each is broken (if it is).
     pub async fn org_installations(&self, org: i64) -> Result<Vec<(Integration, Option<String>)>> {
-        installations_of(&mut *self.pool.acquire().await?, org).await
+        installations_of(&mut *self.pool.acquire().await?, org, &self.secret_keys).await
     }
 
     /// Stop using `org`'s installation of `integration` until it is installed again.
@@ -470,6 +482,7 @@ impl Store {
 pub async fn installations_of(
     conn: &mut AnyConnection,
     org: i64,
+    keys: &SecretKeys,
 ) -> Result<Vec<(Integration, Option<String>)>> {
     let rows = sqlx::query(&format!(
         "SELECT i.{}, oi.broken_reason FROM integrations i \
@@ -481,7 +494,7 @@ pub async fn installations_of(
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
-        .map(|r| Ok((integration_from_row(r)?, r.try_get(7)?)))
+        .map(|r| Ok((integration_from_row(r, keys)?, r.try_get(7)?)))
         .collect()
 }
 

@@ -8,6 +8,8 @@ pub mod integration_cache;
 mod integrations;
 mod jobs;
 mod plugins;
+pub mod sealing;
+mod secrets_at_rest;
 pub mod slug;
 pub mod snowflake;
 mod unavailable;
@@ -41,6 +43,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Snowflake(#[from] snowflake::SnowflakeError),
+    #[error(transparent)]
+    Sealed(#[from] sealing::SealError),
     /// A wait on the database ran out: the turn to write, a connection, a
     /// statement, a commit.
     #[error("the database is busy: {0}")]
@@ -73,6 +77,8 @@ pub struct Store {
     timeout: Duration,
     /// Integrations read before, while none changed.
     integrations: std::sync::Arc<integration_cache::IntegrationCache>,
+    /// What seals integration secrets at rest (none: stored plain).
+    secret_keys: std::sync::Arc<sealing::SecretKeys>,
 }
 
 /// How long a wait on the database may take by default: for a connection,
@@ -213,6 +219,7 @@ impl Store {
             write_gate: write::WriteGate::default(),
             timeout,
             integrations: Default::default(),
+            secret_keys: Default::default(),
         };
         store.migrate().await?;
         // What the cache starts from: a change after this is seen.
