@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod health;
+mod identities;
 mod integrations;
 mod openapi;
 mod plugins;
@@ -56,6 +57,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/organizations/{org}/members", post(resources::add_member))
         .route("/organizations/{org}/teams", post(resources::create_team))
+        .route(
+            "/organizations/{org}/identities",
+            post(identities::create).get(identities::list),
+        )
+        .route(
+            "/organizations/{org}/identities/{id}",
+            delete(identities::delete),
+        )
         .route(
             "/organizations/{org}/integrations",
             post(integrations::install).get(integrations::list),

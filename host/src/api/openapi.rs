@@ -41,6 +41,12 @@ pub async fn document() -> Json<Value> {
             "/api/organizations/{org}/projects": {"parameters": [id_param("org")], "post": op("Create a project", Some("Named"), ("201", "the project"))},
             "/api/organizations/{org}/members": {"parameters": [id_param("org")], "post": op("Add a user to the organization", Some("UserRef"), ("201", "the membership"))},
             "/api/organizations/{org}/teams": {"parameters": [id_param("org")], "post": op("Create a team", Some("Named"), ("201", "the team"))},
+            "/api/organizations/{org}/identities": {
+                "parameters": [id_param("org"), {"name": "integration_id", "in": "query", "required": false, "schema": {"type": "integer"}}, {"name": "user_id", "in": "query", "required": false, "schema": {"type": "integer"}}],
+                "post": op("Map a tracker's user (its stable id at an integration installed here) to a member of the organization", Some("NewIdentity"), ("201", "the mapping")),
+                "get": op("List the organization's identity mappings", None, ("200", "mappings")),
+            },
+            "/api/organizations/{org}/identities/{id}": {"parameters": [id_param("org"), id_param("id")], "delete": op("Forget an identity mapping", None, ("204", "deleted"))},
             "/api/organizations/{org}/integrations": {
                 "parameters": [id_param("org")],
                 "post": op("Install an integration through its provider plugin", Some("Install"), ("201", "the integration, without secrets")),
@@ -95,6 +101,7 @@ pub async fn document() -> Json<Value> {
             "responses": {"Error": {"description": "an error", "content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}},
             "schemas": {
                 "Named": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "slug": {"type": "string"}}},
+                "NewIdentity": {"type": "object", "required": ["integration_id", "external_id", "user_id"], "properties": {"integration_id": {"type": "integer"}, "external_id": {"type": "string", "description": "the tracker's stable id of its user (GitHub's numeric id, say)"}, "user_id": {"type": "integer"}, "login": {"type": "string"}, "name": {"type": "string"}}},
                 "UserRef": {"type": "object", "required": ["user_id"], "properties": {"user_id": {"type": "integer"}, "active": {"type": "boolean"}}},
                 "ProjectRef": {"type": "object", "required": ["project_id"], "properties": {"project_id": {"type": "integer"}}},
                 "User": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "emails": {"type": "array", "items": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}, "verified": {"type": "boolean"}}}}}},

@@ -4,6 +4,7 @@
 mod claims;
 mod directory;
 mod groups;
+mod identities;
 pub mod integration_cache;
 mod integrations;
 mod jobs;
@@ -18,6 +19,7 @@ mod write;
 pub use claims::*;
 pub use directory::*;
 pub use groups::*;
+pub use identities::*;
 pub use integrations::*;
 pub use jobs::*;
 pub use plugins::*;
