@@ -27,6 +27,17 @@ pub struct CallContext {
     pub host_patterns: Vec<String>,
 }
 
+impl CallContext {
+    /// A call acting for `integration`, reaching its hosts only.
+    pub fn for_integration(integration: Integration) -> CallContext {
+        CallContext {
+            integration: Some(integration),
+            extra_hosts: Vec::new(),
+            host_patterns: Vec::new(),
+        }
+    }
+}
+
 pub struct CallState {
     pub(super) plugin: String,
     pub(super) version: String,

@@ -17,6 +17,7 @@ use super::call::CallState;
 use super::call_metrics::CallMetrics;
 use super::error::PluginCallError;
 use super::health::CallStats;
+use super::module_info::ModuleInfo;
 use super::notifier::NotifierPlugin;
 use super::provider::ProviderPlugin;
 use super::registry::Plugin;
@@ -37,20 +38,6 @@ pub enum LoadError {
         origin: String,
         source: Box<PluginCallError>,
     },
-}
-
-/// What a module is, beyond what it says of itself.
-#[derive(Clone, Debug)]
-pub struct ModuleInfo {
-    pub sha256: String,
-    pub size: u64,
-    /// `trackbridge:plugin@<version>`.
-    pub contract: String,
-    /// Where it came from: a file, an upload, the database.
-    pub origin: String,
-    /// What the component imports from the host and exports to it, by name.
-    pub imports: Vec<String>,
-    pub exports: Vec<String>,
 }
 
 /// The two worlds of the contract.

@@ -8,8 +8,7 @@ use super::bindings::provider_types::{IntegrationData, ProviderInfo};
 use super::call::{CallContext, CallState};
 use super::error::PluginCallError;
 use super::health::CallStats;
-use super::loader::ModuleInfo;
-use super::provider::for_integration;
+use super::module_info::ModuleInfo;
 use super::runtime::{Runtime, call_export, flatten};
 use crate::store::Integration;
 
@@ -62,9 +61,17 @@ impl NotifierPlugin {
     ) -> Result<Delivered, PluginCallError> {
         let this = self;
         let (group, previous) = (group.clone(), previous.map(str::to_owned));
-        let r = call_export!(this, for_integration(integration), "notify", |b, s| b
-            .trackbridge_plugin_notifier()
-            .call_notify(s, &group, event, previous.as_deref()));
+        let r = call_export!(
+            this,
+            CallContext::for_integration(integration),
+            "notify",
+            |b, s| b.trackbridge_plugin_notifier().call_notify(
+                s,
+                &group,
+                event,
+                previous.as_deref()
+            )
+        );
         Ok(flatten("notify", r, &self.info.name, &self.info.version)?.value)
     }
 }

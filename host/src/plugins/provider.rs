@@ -10,7 +10,7 @@ use super::bindings::provider_types::{
 use super::call::{CallContext, CallState};
 use super::error::PluginCallError;
 use super::health::CallStats;
-use super::loader::ModuleInfo;
+use super::module_info::ModuleInfo;
 use super::runtime::{Runtime, WithIntegration, call_export, flatten};
 use crate::store::Integration;
 
@@ -72,9 +72,12 @@ impl ProviderPlugin {
     /// Remove what the installation created at the tracker.
     pub async fn uninstall(&self, integration: Integration) -> Result<(), PluginCallError> {
         let this = self;
-        let r = call_export!(this, for_integration(integration), "uninstall", |b, s| b
-            .trackbridge_plugin_provider()
-            .call_uninstall(s));
+        let r = call_export!(
+            this,
+            CallContext::for_integration(integration),
+            "uninstall",
+            |b, s| b.trackbridge_plugin_provider().call_uninstall(s)
+        );
         self.flatten("uninstall", r)
     }
 
@@ -99,7 +102,7 @@ impl ProviderPlugin {
         let request = request.clone();
         let r = call_export!(
             this,
-            for_integration(integration),
+            CallContext::for_integration(integration),
             "handle-webhook",
             |b, s| b
                 .trackbridge_plugin_provider()
@@ -117,9 +120,14 @@ impl ProviderPlugin {
     ) -> Result<SyncOutcome, PluginCallError> {
         let this = self;
         let (issue, mappings) = (issue.clone(), mappings.to_vec());
-        let r = call_export!(this, for_integration(integration), "sync-status", |b, s| b
-            .trackbridge_plugin_provider()
-            .call_sync_status(s, &issue, resolve, &mappings));
+        let r = call_export!(
+            this,
+            CallContext::for_integration(integration),
+            "sync-status",
+            |b, s| b
+                .trackbridge_plugin_provider()
+                .call_sync_status(s, &issue, resolve, &mappings)
+        );
         self.flatten("sync-status", r)
     }
 
@@ -133,20 +141,12 @@ impl ProviderPlugin {
         let (issue, emails) = (issue.clone(), emails.map(<[String]>::to_vec));
         let r = call_export!(
             this,
-            for_integration(integration),
+            CallContext::for_integration(integration),
             "sync-assignee",
             |b, s| b
                 .trackbridge_plugin_provider()
                 .call_sync_assignee(s, &issue, emails.as_deref())
         );
         self.flatten("sync-assignee", r)
-    }
-}
-
-pub(super) fn for_integration(integration: Integration) -> CallContext {
-    CallContext {
-        integration: Some(integration),
-        extra_hosts: Vec::new(),
-        host_patterns: Vec::new(),
     }
 }

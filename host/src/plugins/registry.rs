@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use super::bindings::provider_types::{IntegrationData, ProviderInfo};
 use super::error::PluginCallError;
 use super::health::CallStats;
-use super::loader::ModuleInfo;
+use super::module_info::ModuleInfo;
 use super::notifier::NotifierPlugin;
 use super::provider::ProviderPlugin;
 use crate::store::Integration;

@@ -19,6 +19,11 @@
 //! [`loader`]: super::loader
 //! [`health`]: super::health
 
+mod converge;
+mod plugins_dir;
+mod probation;
+mod versions;
+
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,10 +39,7 @@ use super::loader::{self, LoadError};
 use super::registry::{Conflict, Plugin, Registry};
 use super::runtime::Runtime;
 use crate::metrics::{ActiveLabels, SwitchLabels};
-use crate::store::{
-    ActivePlugin, NewPluginVersion, PluginSwitch, PluginVersion, Store, StoreError, SwitchIf,
-    SwitchRequest,
-};
+use crate::store::{PluginSwitch, PluginVersion, Store, StoreError, SwitchIf, SwitchRequest};
 
 /// How swaps behave.
 #[derive(Clone, Debug)]
@@ -166,106 +168,6 @@ impl PluginManager {
         Ok(manager)
     }
 
-    /// Record every plugin file of the plugins directory; a module not seen
-    /// before under its name becomes the one that serves.
-    async fn install_dir(&self) -> Result<(), SwapError> {
-        let dir = &self.plugins_dir;
-        let read_err = |source| SwapError::ReadDir {
-            dir: dir.display().to_string(),
-            source,
-        };
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(read_err)? {
-            let path = entry.map_err(read_err)?.path();
-            if path.extension().is_some_and(|e| e == "wasm") {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        let mut names = HashMap::new();
-        for path in paths {
-            // A file that is not a valid plugin stops the start: a host silently
-            // missing a provider would answer its trackers' webhooks with 404.
-            let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let plugin = loader::load(&self.runtime, &bytes, &path.display().to_string()).await?;
-            let name = plugin.info().name.clone();
-            if names.insert(name.clone(), ()).is_some() {
-                return Err(SwapError::Duplicate(name));
-            }
-            let (version, new) = self.record(&plugin, &bytes, "plugins-dir").await?;
-            self.remember(version.id, plugin);
-            let condition = if new {
-                SwitchIf::Always
-            } else {
-                SwitchIf::NothingActive
-            };
-            let reason = format!("{} in the plugins directory", path.display());
-            self.store
-                .switch_plugin(&SwitchRequest {
-                    name: &name,
-                    to_version_id: version.id,
-                    kind: "install",
-                    by: "plugins-dir",
-                    reason: &reason,
-                    condition,
-                })
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn record(
-        &self,
-        plugin: &Plugin,
-        bytes: &[u8],
-        by: &str,
-    ) -> Result<(PluginVersion, bool), StoreError> {
-        let info = plugin.info();
-        let module = plugin.module();
-        self.store
-            .record_plugin_version(&NewPluginVersion {
-                name: &info.name,
-                version: &info.version,
-                world: plugin.world(),
-                contract: &module.contract,
-                sha256: &module.sha256,
-                module: bytes,
-                installed_by: by,
-            })
-            .await
-    }
-
-    fn remember(&self, version_id: i64, plugin: Plugin) {
-        if let Ok(mut loaded) = self.loaded.lock() {
-            loaded.retain(|(id, _)| *id != version_id);
-            loaded.push_back((version_id, plugin));
-            while loaded.len() > KEEP_LOADED {
-                loaded.pop_front();
-            }
-        }
-    }
-
-    /// A recorded version, loaded: kept from before, or from the database.
-    async fn plugin_for_version(&self, version_id: i64) -> Result<Plugin, SwapError> {
-        let kept = self.loaded.lock().ok().and_then(|loaded| {
-            loaded
-                .iter()
-                .find(|(id, _)| *id == version_id)
-                .map(|(_, p)| p.clone())
-        });
-        if let Some(plugin) = kept {
-            return Ok(plugin);
-        }
-        let bytes = self.store.plugin_module(version_id).await?;
-        let origin = format!("plugin version {version_id} (database)");
-        let plugin = loader::load(&self.runtime, &bytes, &origin).await?;
-        self.remember(version_id, plugin.clone());
-        Ok(plugin)
-    }
-
     /// Make `plugin` serve, in this process, as switch `switch_id` says.
     fn activate(
         &self,
@@ -324,54 +226,6 @@ impl PluginManager {
             probation,
             "plugin switched"
         );
-        Ok(())
-    }
-
-    /// Serve what the database says is active, where this process serves
-    /// something else. Returns how many plugins switched.
-    pub async fn sync(&self) -> Result<usize, StoreError> {
-        let _one_at_a_time = self.switching.lock().await;
-        let mut switched = 0;
-        for (name, active) in self.store.active_plugins().await? {
-            let applied = self
-                .applied
-                .lock()
-                .ok()
-                .and_then(|a| a.get(&name).map(|(switch, _)| *switch));
-            if applied == Some(active.switch_id) {
-                continue;
-            }
-            match self.apply(&name, &active).await {
-                Ok(()) => switched += 1,
-                Err(err) => {
-                    let first = self
-                        .failed
-                        .lock()
-                        .map(|mut f| {
-                            f.insert(name.clone(), active.switch_id) != Some(active.switch_id)
-                        })
-                        .unwrap_or(true);
-                    if first {
-                        tracing::error!(plugin = %name, switch = active.switch_id, error = %err, "cannot switch to the plugin version the database says is active; keeping the one serving");
-                    }
-                }
-            }
-        }
-        Ok(switched)
-    }
-
-    async fn apply(&self, _name: &str, active: &ActivePlugin) -> Result<(), SwapError> {
-        let plugin = self.plugin_for_version(active.version_id).await?;
-        // Every process watches a new install: whichever sees it fail first
-        // rolls it back, and the others follow.
-        let probation = active.kind == "install" && active.from_version_id.is_some();
-        self.activate(
-            plugin,
-            active.version_id,
-            active.switch_id,
-            &active.kind,
-            probation,
-        )?;
         Ok(())
     }
 
@@ -491,57 +345,6 @@ impl PluginManager {
         })
     }
 
-    /// A version failed its probation: switch back to the one it replaced,
-    /// unless something else switched first.
-    async fn roll_back_tripped(&self, tripped: Tripped) {
-        let _one_at_a_time = self.switching.lock().await;
-        let name = tripped.name.as_str();
-        let serving = self.registry.plugin(name);
-        if serving.is_none_or(|p| p.module().sha256 != tripped.sha256) {
-            return;
-        }
-        let Some((switch_id, _)) = self.applied.lock().ok().and_then(|a| a.get(name).copied())
-        else {
-            return;
-        };
-        let result: Result<(), SwapError> = async {
-            let Some(active) = self.store.active_plugin(name).await? else {
-                return Ok(());
-            };
-            if active.switch_id != switch_id {
-                // Another process switched already; the next sync follows it.
-                return Ok(());
-            }
-            let Some(from) = active.from_version_id else {
-                tracing::error!(plugin = name, reason = %tripped.reason, "plugin version is failing and there is no earlier version to roll back to");
-                return Ok(());
-            };
-            let plugin = self.plugin_for_version(from).await?;
-            let reason = format!("automatic rollback: {}", tripped.reason);
-            let switch = self
-                .store
-                .switch_plugin(&SwitchRequest {
-                    name,
-                    to_version_id: from,
-                    kind: "auto_rollback",
-                    by: "host",
-                    reason: &reason,
-                    condition: SwitchIf::Still(switch_id),
-                })
-                .await?;
-            if let Some(s) = switch {
-                let to = plugin.info().version.clone();
-                self.activate(plugin, from, s.id, "auto_rollback", false)?;
-                tracing::warn!(plugin = name, to = %to, %reason, "plugin version failed its probation and was rolled back");
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(err) = result {
-            tracing::error!(plugin = name, error = %err, "automatic rollback failed");
-        }
-    }
-
     /// The plugins serving in this process.
     pub fn serving(&self) -> Vec<Serving> {
         let applied = self.applied.lock().map(|a| a.clone()).unwrap_or_default();
@@ -623,77 +426,6 @@ impl PluginManager {
             tasks.push(self.watch_dir(stopped));
         }
         tasks
-    }
-
-    /// Install a plugin file whenever it changes (development).
-    fn watch_dir(self: &Arc<Self>, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
-        use notify_debouncer_mini::notify::RecursiveMode;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
-        let this = self.clone();
-        tokio::spawn(async move {
-            let debouncer = notify_debouncer_mini::new_debouncer(
-                this.settings.watch_debounce,
-                move |events: notify_debouncer_mini::DebounceEventResult| {
-                    if let Ok(events) = events {
-                        let _ = tx.send(events.into_iter().map(|e| e.path).collect());
-                    }
-                },
-            );
-            let mut debouncer = match debouncer {
-                Ok(d) => d,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot watch the plugins directory");
-                    return;
-                }
-            };
-            if let Err(err) = debouncer
-                .watcher()
-                .watch(&this.plugins_dir, RecursiveMode::NonRecursive)
-            {
-                tracing::error!(dir = %this.plugins_dir.display(), error = %err, "cannot watch the plugins directory");
-                return;
-            }
-            tracing::info!(dir = %this.plugins_dir.display(), "watching the plugins directory");
-            loop {
-                tokio::select! {
-                    paths = rx.recv() => {
-                        let Some(mut paths) = paths else { break };
-                        paths.sort();
-                        paths.dedup();
-                        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "wasm")) {
-                            this.install_changed_file(&path).await;
-                        }
-                    }
-                    _ = stopped.changed() => break,
-                }
-            }
-        })
-    }
-
-    async fn install_changed_file(&self, path: &Path) {
-        let Ok(bytes) = std::fs::read(path) else {
-            return; // removed: the serving version stays
-        };
-        let sha = sha256_hex(&bytes);
-        if self
-            .registry
-            .plugins()
-            .iter()
-            .any(|p| p.module().sha256 == sha)
-        {
-            return;
-        }
-        match self.install(&bytes, "watch").await {
-            Ok(outcome) => tracing::info!(
-                path = %path.display(),
-                plugin = %outcome.version.name,
-                version = %outcome.version.version,
-                "changed plugin file installed"
-            ),
-            Err(err) => {
-                tracing::error!(path = %path.display(), error = %err, "changed plugin file refused; the serving version stays")
-            }
-        }
     }
 }
 
