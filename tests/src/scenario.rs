@@ -33,6 +33,16 @@ pub struct JiraScenario {
 
 impl JiraScenario {
     pub async fn setup(api: &ApiClient, jira: &JiraSim) -> anyhow::Result<JiraScenario> {
+        JiraScenario::setup_with_token(api, jira, "tok").await
+    }
+
+    /// [`JiraScenario::setup`], installing with `api_token` (the simulator
+    /// must expect it).
+    pub async fn setup_with_token(
+        api: &ApiClient,
+        jira: &JiraSim,
+        api_token: &str,
+    ) -> anyhow::Result<JiraScenario> {
         let OrgWithMember {
             org,
             project,
@@ -41,7 +51,7 @@ impl JiraScenario {
         } = api.org_with_member("bob", BOB_EMAIL).await?;
         let input = json!({
             "base_url": jira.base_url(),
-            "credential": {"type": "api_token", "email": "bot@example.com", "api_token": "tok"},
+            "credential": {"type": "api_token", "email": "bot@example.com", "api_token": api_token},
             "webhook_secret": WEBHOOK_SECRET
         });
         let integration = id_of(&api.install_integration(org, "jira", &input).await?)?;

@@ -1,7 +1,9 @@
 //! Integration secrets at rest: sealed under the operator's key (never plain
 //! text in the database), opened for the plugin so webhooks still verify,
 //! re-sealed by a rotation under the new key while the host keeps working,
-//! and a host given keys that cannot open them refuses to start.
+//! and a host given keys that cannot open them refuses to start. Canary
+//! secrets, used inbound and outbound, show up in no log line, API answer,
+//! metric or stored byte.
 
 use std::time::Duration;
 
@@ -124,5 +126,91 @@ async fn secrets_stored_plain_are_sealed_once_a_key_is_given() -> anyhow::Result
         "{sealed:?}"
     );
     assignment_goes_through(&host, &scenario, "SEAL-3").await?;
+    Ok(())
+}
+
+/// Every stored byte of the test's database, as text: the SQLite file and its
+/// write-ahead log, or on PostgreSQL every row of every table.
+async fn everything_stored(database: &TestDatabase) -> anyhow::Result<String> {
+    if let Some(path) = database.sqlite_path() {
+        let mut all = Vec::new();
+        for file in [path.clone(), path.with_extension("db-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                all.extend(bytes);
+            }
+        }
+        return Ok(String::from_utf8_lossy(&all).into_owned());
+    }
+    let store = Store::connect(database.url()).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut all = String::new();
+    for table in tables {
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM \"{table}\" t"))
+                .fetch_all(store.pool())
+                .await?;
+        all.push_str(&rows.join("\n"));
+    }
+    Ok(all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_secrets_appear_in_no_log_line_api_answer_metric_or_stored_byte()
+-> anyhow::Result<()> {
+    const CANARY_TOKEN: &str = "canary-api-token-3f9a1c7e";
+    let jira = JiraSim::start(JiraAuth::basic("bot@example.com", CANARY_TOKEN)).await?;
+    let host = TestHost::start_on(TestDatabase::new().await?, |s| {
+        s.secret_keys = keys(&[OLD_KEY]);
+    })
+    .await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup_with_token(api, &jira, CANARY_TOKEN).await?;
+    // Inbound: a delivery the plugin verifies with the webhook secret.
+    assignment_goes_through(&host, &scenario, "CANARY-1").await?;
+    // Outbound: an unassignment the plugin sends with the API token.
+    let group = scenario.linked_group(api, "CANARY-1").await?;
+    api.update_group(group, &json!({"assignedTo": null}))
+        .await?
+        .expect(200)?;
+    wait_queue_idle(api, Duration::from_secs(20)).await?;
+    ensure!(
+        !jira.recorder().requests().is_empty(),
+        "the plugin called the tracker with the token"
+    );
+
+    let mut seen = Vec::new();
+    for path in [
+        format!("/api/organizations/{}/integrations", scenario.org),
+        format!(
+            "/api/organizations/{}/integrations/{}",
+            scenario.org, scenario.integration
+        ),
+        "/api/jobs?limit=100".to_owned(),
+        "/api/plugins".to_owned(),
+        "/api/queue".to_owned(),
+    ] {
+        seen.push((path.clone(), api.get(&path).await?.text));
+    }
+    seen.push(("/metrics".into(), api.metrics().await?));
+    seen.push((
+        "the host's log".into(),
+        trackbridge_e2e::logs::lines_with("").join("\n"),
+    ));
+    let database = host.stop().await;
+    let stored = everything_stored(&database).await?;
+    ensure!(
+        stored.contains("CANARY-1"),
+        "the search reads the stored rows (the linked issue's key is among them)"
+    );
+    seen.push(("the database".into(), stored));
+    for (place, text) in &seen {
+        for canary in [CANARY_TOKEN, WEBHOOK_SECRET] {
+            ensure!(!text.contains(canary), "{canary} found in {place}");
+        }
+    }
     Ok(())
 }
