@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::Instrument as _;
 
 use super::Runner;
-use super::policy::{DEFERRAL, Outcome, RetryPolicy, jitter};
+use super::policy::{DEFERRAL, Outcome, RetryPolicy, jitter, spread};
 use crate::plugins::scope::scoped;
 use crate::store::{self, Job, Recorded, Store};
 use crate::time::now_ms;
@@ -137,15 +137,12 @@ async fn write<R: Runner>(
             Judged::Done(note) => Recorded::Done {
                 note: note.as_deref(),
             },
-            Judged::Retry(run_after) => Recorded::Retry {
-                error: error.as_deref().unwrap_or(""),
-                run_after: *run_after,
-            },
-            Judged::Deferred(run_after) => {
-                deferred += 1;
-                Recorded::Deferred {
+            Judged::Retry { run_after, counted } => {
+                deferred += usize::from(!counted);
+                Recorded::Retry {
                     error: error.as_deref().unwrap_or(""),
                     run_after: *run_after,
+                    counted: *counted,
                 }
             }
             Judged::Dead => Recorded::Dead {
@@ -186,10 +183,11 @@ async fn write<R: Runner>(
 
 enum Judged {
     Done(Option<String>),
-    /// Due again at this time (ms).
-    Retry(i64),
-    /// Due again at this time (ms), the attempt not counted.
-    Deferred(i64),
+    /// Due again at `run_after` (ms); an attempt not `counted` is given back.
+    Retry {
+        run_after: i64,
+        counted: bool,
+    },
     Dead,
 }
 
@@ -211,7 +209,14 @@ fn judge(
         Outcome::Retry { error, after } => match retry.next_delay(attempts, after, jitter()) {
             Some(delay) => {
                 tracing::info!(id, kind, attempts, ?delay, %error, "job failed; will retry");
-                (Judged::Retry(now + delay.as_millis() as i64), Some(error))
+                let run_after = now + delay.as_millis() as i64;
+                (
+                    Judged::Retry {
+                        run_after,
+                        counted: true,
+                    },
+                    Some(error),
+                )
             }
             None => {
                 tracing::warn!(id, kind, attempts, %error, "job failed on every attempt; dead-lettered");
@@ -222,10 +227,14 @@ fn judge(
             }
         },
         Outcome::Deferred { error } => {
-            let delay = DEFERRAL.mul_f64(0.8 + 0.4 * jitter());
+            let delay = spread(DEFERRAL, jitter());
             tracing::warn!(id, kind, ?delay, %error, "the database failed under a job; it runs again shortly, the attempt not counted");
+            let run_after = now + delay.as_millis() as i64;
             (
-                Judged::Deferred(now + delay.as_millis() as i64),
+                Judged::Retry {
+                    run_after,
+                    counted: false,
+                },
                 Some(error),
             )
         }

@@ -76,10 +76,16 @@ impl RetryPolicy {
     ) -> Option<Duration> {
         let index = usize::try_from(attempts).ok()?.checked_sub(1)?;
         let base = *self.schedule.get(index)?;
-        let jittered = base.mul_f64(0.8 + 0.4 * random.clamp(0.0, 1.0));
+        let jittered = spread(base, random);
         let floor = retry_after.map_or(Duration::ZERO, |d| d.min(self.max_retry_after));
         Some(jittered.max(floor))
     }
+}
+
+/// `base` spread by ±20 % (`random` in [0, 1)), so that jobs failed together
+/// do not come back together.
+pub fn spread(base: Duration, random: f64) -> Duration {
+    base.mul_f64(0.8 + 0.4 * random.clamp(0.0, 1.0))
 }
 
 /// A random number in [0, 1) for jitter.

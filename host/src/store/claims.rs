@@ -14,16 +14,13 @@ pub enum Recorded<'a> {
     Done {
         note: Option<&'a str>,
     },
-    /// Failed; due again at `run_after`.
+    /// Failed; due again at `run_after`. An attempt not `counted` failed for
+    /// a reason outside the job (the database failed under it) and is given
+    /// back.
     Retry {
         error: &'a str,
         run_after: i64,
-    },
-    /// Not run for a reason outside the job (the database failed): due again
-    /// at `run_after`, the attempt not counted.
-    Deferred {
-        error: &'a str,
-        run_after: i64,
+        counted: bool,
     },
     /// Dead-lettered.
     Dead {
@@ -126,8 +123,12 @@ pub async fn record_job(
         .bind(*note)
         .bind(now)
         .bind(handled_by),
-        Recorded::Retry { error, run_after } => sqlx::query(
-            "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, \
+        Recorded::Retry {
+            error,
+            run_after,
+            counted,
+        } => sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - $7, lease_owner = NULL, lease_until = NULL, \
              last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
              WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
@@ -136,18 +137,8 @@ pub async fn record_job(
         .bind(*error)
         .bind(now)
         .bind(*run_after)
-        .bind(handled_by),
-        Recorded::Deferred { error, run_after } => sqlx::query(
-            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL, \
-             last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(*error)
-        .bind(now)
-        .bind(*run_after)
-        .bind(handled_by),
+        .bind(handled_by)
+        .bind(i64::from(!*counted)),
         Recorded::Dead { error } => sqlx::query(
             "UPDATE jobs SET state = 'dead', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
              last_error = $3, last_failed_at = $4, finished_at = $4, handled_by = COALESCE($5, handled_by) \
