@@ -26,12 +26,7 @@ impl Domain {
         let group = self.store.group(group_id).await?;
         let project = self.store.project(group.project_id).await?;
         let org = project.organization_id;
-        let installation = self
-            .store
-            .org_installations(org)
-            .await?
-            .into_iter()
-            .find(|(i, _)| i.id == integration_id);
+        let installation = self.store.org_installation(org, integration_id).await?;
         let Some((integration, broken)) = installation else {
             return Ok(Outcome::note("the notifier was uninstalled"));
         };

@@ -57,19 +57,17 @@ impl Domain {
                 });
             }
         }
-        for (integration, broken) in
-            store::installations_of(tx, org, self.store.secret_keys()).await?
-        {
-            if self.registry.notifier(&integration.provider).is_none() {
+        for installation in store::installations_of(tx, org).await? {
+            if self.registry.notifier(&installation.provider).is_none() {
                 continue;
             }
-            if let Some(reason) = broken {
-                tracing::info!(integration = integration.id, %reason, "notifier is broken; not sending");
+            if let Some(reason) = installation.broken_reason {
+                tracing::info!(integration = installation.integration_id, %reason, "notifier is broken; not sending");
                 continue;
             }
             calls.push(NewJob {
                 kind: "notify",
-                integration_id: Some(integration.id),
+                integration_id: Some(installation.integration_id),
                 group_id: Some(group.id),
                 payload: serde_json::json!({ "change": changed.change }).to_string(),
                 ..NewJob::default()

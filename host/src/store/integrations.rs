@@ -252,9 +252,24 @@ impl Store {
         Ok(out)
     }
 
-    /// The organization's active installations, with why each is broken (if it is).
-    pub async fn org_installations(&self, org: i64) -> Result<Vec<(Integration, Option<String>)>> {
-        installations_of(&mut *self.pool.acquire().await?, org, &self.secret_keys).await
+    /// The organization's active installation of `integration`, with why it
+    /// is broken (if it is); `None` when it has none.
+    pub async fn org_installation(
+        &self,
+        org: i64,
+        integration: i64,
+    ) -> Result<Option<(Integration, Option<String>)>> {
+        let installed = installations_of(&mut *self.pool.acquire().await?, org)
+            .await?
+            .into_iter()
+            .find(|i| i.integration_id == integration);
+        match installed {
+            Some(i) => Ok(Some((
+                self.integration(integration).await?,
+                i.broken_reason,
+            ))),
+            None => Ok(None),
+        }
     }
 
     /// Stop using `org`'s installation of `integration` until it is installed again.
@@ -478,23 +493,33 @@ impl Store {
     }
 }
 
-/// The organization's active installations, with why each is broken (if it is).
-pub async fn installations_of(
-    conn: &mut AnyConnection,
-    org: i64,
-    keys: &SecretKeys,
-) -> Result<Vec<(Integration, Option<String>)>> {
-    let rows = sqlx::query(&format!(
-        "SELECT i.{}, oi.broken_reason FROM integrations i \
+/// One of an organization's active installations, without its secrets.
+#[derive(Clone, Debug)]
+pub struct Installation {
+    pub integration_id: i64,
+    pub provider: String,
+    /// Why it is broken, if it is.
+    pub broken_reason: Option<String>,
+}
+
+/// The organization's active installations.
+pub async fn installations_of(conn: &mut AnyConnection, org: i64) -> Result<Vec<Installation>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.provider, oi.broken_reason FROM integrations i \
          JOIN organization_integrations oi ON oi.integration_id = i.id \
          WHERE oi.organization_id = $1 AND oi.status = 'active' AND i.status = 'active' ORDER BY i.id",
-        INTEGRATION_COLUMNS.replace(", ", ", i.")
-    ))
+    )
     .bind(org)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
-        .map(|r| Ok((integration_from_row(r, keys)?, r.try_get(7)?)))
+        .map(|r| {
+            Ok(Installation {
+                integration_id: r.try_get(0)?,
+                provider: r.try_get(1)?,
+                broken_reason: r.try_get(2)?,
+            })
+        })
         .collect()
 }
 

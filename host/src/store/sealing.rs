@@ -166,11 +166,7 @@ impl SecretKeys {
     /// Whether `stored` is sealed under the sealing key already (so rotating
     /// leaves it be).
     pub fn is_current(&self, stored: &str) -> bool {
-        match (self.sealing_key_id(), stored.strip_prefix(SEALED_PREFIX)) {
-            (Some(id), Some(rest)) => rest.split_once(':').is_some_and(|(k, _)| k == id),
-            (None, None) => true,
-            _ => false,
-        }
+        sealed_with(stored) == self.sealing_key_id()
     }
 }
 

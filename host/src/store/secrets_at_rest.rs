@@ -1,7 +1,6 @@
 //! The integrations' secrets as a whole: which keys they are sealed with,
 //! sealing the plain ones, and re-sealing under a new key.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sqlx::Row;
@@ -52,12 +51,12 @@ impl Store {
     /// would fail at the first webhook of an integration it cannot open.
     pub async fn check_secret_keys(&self) -> Result<SecretsAtRest> {
         let at_rest = self.secrets_at_rest().await?;
-        let known: BTreeSet<String> = self
-            .secret_keys
-            .ids()
-            .map(str::to_owned)
-            .collect::<BTreeSet<_>>();
-        if let Some((key, _)) = at_rest.sealed.iter().find(|(k, _)| !known.contains(k)) {
+        let known: Vec<&str> = self.secret_keys.ids().collect();
+        if let Some((key, _)) = at_rest
+            .sealed
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
             return Err(SealError::UnknownKey { key: key.clone() }.into());
         }
         Ok(at_rest)
