@@ -340,3 +340,32 @@ impl TestHost {
         }
     }
 }
+
+/// Every stored byte of the test's database, as text: the SQLite file and its
+/// write-ahead log, or on PostgreSQL every row of every table.
+pub async fn everything_stored(database: &TestDatabase) -> anyhow::Result<String> {
+    if let Some(path) = database.sqlite_path() {
+        let mut all = Vec::new();
+        for file in [path.clone(), path.with_extension("db-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                all.extend(bytes);
+            }
+        }
+        return Ok(String::from_utf8_lossy(&all).into_owned());
+    }
+    let store = trackbridge_host::store::Store::connect(database.url()).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut all = String::new();
+    for table in tables {
+        let rows: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM \"{table}\" t"))
+                .fetch_all(store.pool())
+                .await?;
+        all.push_str(&rows.join("\n"));
+    }
+    Ok(all)
+}

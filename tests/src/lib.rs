@@ -21,6 +21,7 @@ pub mod process;
 pub mod proxy;
 pub mod scenario;
 pub mod sim;
+pub mod tasks_sim;
 pub mod test_plugins;
 pub mod vsts_sim;
 pub mod webhook;

@@ -15,6 +15,7 @@ pub const TEST_PLUGIN_CRATES: &[&str] = &[
     "trackbridge-test-plugin-jira-trap",
     "trackbridge-test-plugin-wrong-contract",
     "trackbridge-test-plugin-route-hijack",
+    "trackbridge-test-plugin-tasks",
 ];
 
 /// The built `.wasm` of a test plugin crate. Blocking; panics when the build fails.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use serde_json::json;
+use trackbridge_e2e::host::everything_stored;
 use trackbridge_e2e::jira_sim::{JiraAuth, JiraSim};
 use trackbridge_e2e::scenario::{
     BOB_EMAIL, JiraScenario, WEBHOOK_SECRET, deliver, http_client, wait_queue_idle,
@@ -127,35 +128,6 @@ async fn secrets_stored_plain_are_sealed_once_a_key_is_given() -> anyhow::Result
     );
     assignment_goes_through(&host, &scenario, "SEAL-3").await?;
     Ok(())
-}
-
-/// Every stored byte of the test's database, as text: the SQLite file and its
-/// write-ahead log, or on PostgreSQL every row of every table.
-async fn everything_stored(database: &TestDatabase) -> anyhow::Result<String> {
-    if let Some(path) = database.sqlite_path() {
-        let mut all = Vec::new();
-        for file in [path.clone(), path.with_extension("db-wal")] {
-            if let Ok(bytes) = std::fs::read(&file) {
-                all.extend(bytes);
-            }
-        }
-        return Ok(String::from_utf8_lossy(&all).into_owned());
-    }
-    let store = Store::connect(database.url()).await?;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    let mut all = String::new();
-    for table in tables {
-        let rows: Vec<String> =
-            sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM \"{table}\" t"))
-                .fetch_all(store.pool())
-                .await?;
-        all.push_str(&rows.join("\n"));
-    }
-    Ok(all)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,34 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The host signs with OpenSSL (`openssl-sys` links the system's library):
+/// install its development files when they are missing and this is a Debian
+/// machine we may install on, else say what to install.
+fn ensure_openssl() -> anyhow::Result<()> {
+    let found = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
+    if found(Command::new("pkg-config").args(["--exists", "openssl"])) {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !found(Command::new("apt-get").arg("--version")) {
+        bail!(
+            "OpenSSL's development files are missing: install them (Debian: apt-get install libssl-dev pkg-config)"
+        );
+    }
+    println!("installing libssl-dev and pkg-config (the host links OpenSSL)");
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get").args([
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "libssl-dev",
+        "pkg-config",
+    ]))
+}
+
 fn ensure_wasm_target() -> anyhow::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
@@ -70,6 +98,7 @@ pub fn plugin_file_name(krate: &str) -> String {
 /// Build the plugins; returns the directory holding the `.wasm` files.
 pub fn build_plugins(root: &Path) -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
+    ensure_openssl()?;
     // A target directory of their own, so building plugins never waits on (or
     // invalidates) the host's build, nor on a `cargo test` that is running.
     let mut cmd = cargo();

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::DomainError;
-use crate::plugins::bindings::types::PluginError;
+use crate::plugins::contract::types::PluginError;
 use crate::plugins::{PluginCallError, SwapError};
 use crate::store::StoreError;
 

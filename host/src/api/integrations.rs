@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::resources::Body;
 use super::{ApiError, AppState};
 use crate::plugins::config_schema::InputError;
+use crate::plugins::contract::provider_types::StatusModel;
 use crate::plugins::http_gate::{host_matches_pattern, url_field_hosts};
 use crate::store::{ConfigUpdate, NewIntegration, StatusMapping};
 
@@ -160,14 +161,34 @@ pub async fn save_config(
     Path((org, id)): Path<(i64, i64)>,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let update = parse_config(body)?;
+    let open_closed = match body.get("sync_status_forward") {
+        None => false,
+        Some(_) => {
+            let integration = s.store.integration(id).await?;
+            s.registry
+                .provider(&integration.provider)
+                .is_some_and(|p| p.info.status_model == StatusModel::OpenClosed)
+        }
+    };
+    let update = parse_config(body, open_closed)?;
     Ok(Json(s.store.save_config(org, id, update).await?))
 }
 
-fn parse_config(body: Map<String, Value>) -> Result<ConfigUpdate, ApiError> {
+/// `open_closed`: the provider's issues are open or closed, so outbound
+/// status sync is a switch (`true` / `false`) instead of a mapping table.
+fn parse_config(body: Map<String, Value>, open_closed: bool) -> Result<ConfigUpdate, ApiError> {
     let mut update = ConfigUpdate::default();
     for (key, value) in body {
         match key.as_str() {
+            "sync_status_forward" if open_closed => match value {
+                Value::Bool(on) => update.status_forward = Some(on),
+                Value::Null => update.status_forward = Some(false),
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "`sync_status_forward` must be true or false: this tracker's issues are open or closed, so there are no statuses to map".into(),
+                    ));
+                }
+            },
             "sync_status_forward" => update.mappings = Some(parse_mappings(&value)?),
             k if BOOL_KEYS.contains(&k) => {
                 if !value.is_boolean() {
@@ -254,7 +275,7 @@ mod tests {
         let Value::Object(body) = body else {
             unreachable!()
         };
-        let err = parse_config(body).err().map(|e| e.to_string());
+        let err = parse_config(body, false).err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some("Resolve and unresolve status are required.")
@@ -271,7 +292,7 @@ mod tests {
         let Value::Object(body) = body else {
             unreachable!()
         };
-        let update = parse_config(body).unwrap();
+        let update = parse_config(body, false).unwrap();
         assert_eq!(
             update.mappings,
             Some(vec![StatusMapping {
@@ -281,5 +302,25 @@ mod tests {
             }])
         );
         assert_eq!(update.rest["issues_ignored_fields"], json!(["a", "b", "c"]));
+    }
+
+    #[test]
+    fn an_open_closed_tracker_takes_a_switch_and_refuses_mappings() {
+        let parse = |v: Value| {
+            let Value::Object(body) = json!({"sync_status_forward": v}) else {
+                unreachable!()
+            };
+            parse_config(body, true)
+        };
+        let on = parse(json!(true)).unwrap();
+        assert_eq!((on.status_forward, on.mappings), (Some(true), None));
+        assert_eq!(parse(json!(false)).unwrap().status_forward, Some(false));
+        let refused = parse(json!({"10100": {"on_resolve": "1", "on_unresolve": "2"}}));
+        assert!(refused.is_err_and(|e| e.to_string().contains("open or closed")));
+        // A workflow tracker still wants mappings, not a switch.
+        let Value::Object(body) = json!({"sync_status_forward": true}) else {
+            unreachable!()
+        };
+        assert!(parse_config(body, false).is_err());
     }
 }

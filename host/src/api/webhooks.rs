@@ -17,7 +17,7 @@ use super::{ApiError, AppState};
 use crate::domain::jobs::{WebhookPayload, is_credential_header};
 use crate::metrics::WebhookLabels;
 use crate::plugins::ProviderPlugin;
-use crate::plugins::bindings::provider_types::IncomingRequest;
+use crate::plugins::contract::provider_types::IncomingRequest;
 use crate::plugins::registry::RouteParams;
 use crate::plugins::scope::{new_request_id, scoped};
 use crate::store::{Enqueued, NewJob};

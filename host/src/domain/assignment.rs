@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::jobs::{GroupChange, GroupChanged};
 use super::{AfterCommit, Domain, DomainError, Source};
+use crate::plugins::contract::types::Identity;
 use crate::store::{self, Assignee, GroupRow, SyncFlag};
 
 /// What an assignment did.
@@ -28,16 +29,40 @@ pub(super) struct AssigneeFacts {
 pub(super) enum InboundAssignee {
     /// Deassign every linked group.
     Deassign(Vec<i64>),
-    /// Assign each group to the user with the tracker's email who can see it.
-    Assign(Vec<(i64, i64, AssigneeFacts)>),
+    /// Assign each group to the user the tracker's person resolved to there;
+    /// groups where the person resolved to no one are recorded as unmatched.
+    Assign {
+        assign: Vec<(i64, i64, AssigneeFacts)>,
+        unmatched: Vec<i64>,
+        person: Identity,
+    },
 }
 
 impl InboundAssignee {
     pub(super) fn groups(&self) -> Vec<i64> {
         match self {
             InboundAssignee::Deassign(groups) => groups.clone(),
-            InboundAssignee::Assign(assigned) => assigned.iter().map(|(g, _, _)| *g).collect(),
+            InboundAssignee::Assign { assign, .. } => assign.iter().map(|(g, _, _)| *g).collect(),
         }
+    }
+
+    /// Who could not be matched, for the job's note.
+    pub(super) fn unmatched(&self) -> Option<String> {
+        match self {
+            InboundAssignee::Assign {
+                unmatched, person, ..
+            } if !unmatched.is_empty() => Some(describe(person)),
+            _ => None,
+        }
+    }
+}
+
+/// A tracker's person, as a note names them (no email: notes are shown widely).
+fn describe(person: &Identity) -> String {
+    match (&person.login, &person.display_name) {
+        (Some(login), _) => format!("{} ({login})", person.id),
+        (None, Some(name)) => format!("{} ({name})", person.id),
+        (None, None) => person.id.clone(),
     }
 }
 
@@ -213,7 +238,7 @@ impl Domain {
     pub(super) async fn plan_inbound_assignee(
         &self,
         integration: i64,
-        email: Option<&str>,
+        person: Option<&Identity>,
         key: &str,
     ) -> Result<InboundAssignee, DomainError> {
         let orgs = self
@@ -224,34 +249,66 @@ impl Domain {
         if groups.is_empty() {
             tracing::info!(integration, key, "inbound assignee: no affected groups");
         }
-        let Some(email) = email else {
+        let Some(person) = person else {
             return Ok(InboundAssignee::Deassign(
                 groups.iter().map(|g| g.id).collect(),
             ));
         };
-        let users = if groups.is_empty() {
-            Vec::new()
-        } else {
-            self.store.users_by_verified_email(email).await?
+        // An email counts only when the tracker vouches for it; the user's
+        // side must be verified too (Sentry's rule).
+        let by_email = match (&person.email, person.email_verified, groups.is_empty()) {
+            (Some(email), true, false) => self.store.users_by_verified_email(email).await?,
+            _ => Vec::new(),
         };
-        let mut assign = Vec::new();
+        let (mut assign, mut unmatched) = (Vec::new(), Vec::new());
         for g in &groups {
-            let user = users
+            let mut user = by_email
                 .iter()
-                .find(|(_, projects)| projects.contains(&g.project_id));
-            match user {
-                Some((user, _)) => {
-                    let facts = self.assignee_facts(Assignee::User(*user)).await?;
-                    assign.push((g.id, *user, facts));
+                .find(|(_, projects)| projects.contains(&g.project_id))
+                .map(|(user, _)| *user);
+            if user.is_none()
+                && let Some(mapped) = self
+                    .store
+                    .mapped_user(g.organization_id, integration, &person.id)
+                    .await?
+            {
+                if self
+                    .store
+                    .user_projects(mapped)
+                    .await?
+                    .contains(&g.project_id)
+                {
+                    user = Some(mapped);
+                } else {
+                    tracing::info!(
+                        integration,
+                        group = g.id,
+                        user = mapped,
+                        "inbound assignee: the mapped user cannot access the group's project"
+                    );
                 }
-                None => tracing::info!(
-                    integration,
-                    group = g.id,
-                    "inbound assignee: no user with this email can access the group's project"
-                ),
+            }
+            match user {
+                Some(user) => {
+                    let facts = self.assignee_facts(Assignee::User(user)).await?;
+                    assign.push((g.id, user, facts));
+                }
+                None => {
+                    tracing::info!(
+                        integration,
+                        group = g.id,
+                        person = %describe(person),
+                        "inbound assignee: the tracker's user matches no user who can access the group; nothing changed"
+                    );
+                    unmatched.push(g.id);
+                }
             }
         }
-        Ok(InboundAssignee::Assign(assign))
+        Ok(InboundAssignee::Assign {
+            assign,
+            unmatched,
+            person: person.clone(),
+        })
     }
 
     /// Write a planned inbound assignee event in the caller's transaction.
@@ -269,10 +326,26 @@ impl Domain {
                     self.deassign_in(tx, after, *g, source).await?;
                 }
             }
-            InboundAssignee::Assign(assign) => {
+            InboundAssignee::Assign {
+                assign,
+                unmatched,
+                person,
+            } => {
                 for (g, user, facts) in assign {
                     self.assign_in(tx, after, *g, Assignee::User(*user), facts, source, false)
                         .await?;
+                }
+                // Never an unassignment: the group keeps its assignee, and
+                // the activity says who the tracker named.
+                let data = json!({
+                    "integration": integration,
+                    "externalUser": person.id,
+                    "login": person.login,
+                    "name": person.display_name,
+                });
+                for g in unmatched {
+                    let row = store::group_row(tx, *g).await?;
+                    store::insert_activity(tx, &row, "assignee_unmatched", None, &data).await?;
                 }
             }
         }

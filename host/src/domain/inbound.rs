@@ -8,7 +8,7 @@ use super::assignment::InboundAssignee;
 use super::jobs::{WebhookPayload, call_failure};
 use super::status::GroupStatus;
 use super::{AfterCommit, Domain, DomainError};
-use crate::plugins::bindings::provider_types::{
+use crate::plugins::contract::provider_types::{
     Change, InboundEvent, IncomingRequest, StatusAction,
 };
 use crate::queue::Outcome;
@@ -40,13 +40,15 @@ enum Plan {
 }
 
 /// What applying a delivery did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     pub applied: usize,
     /// Older than the last applied to their issue, and ignored.
     pub stale: usize,
     /// Times too far ahead, replaced by the time of arrival.
     pub clamped: usize,
+    /// Tracker users who matched no user, as notes name them.
+    pub unmatched: Vec<String>,
 }
 
 /// How far ahead of the host's clock a provider's event time may be and
@@ -163,10 +165,10 @@ impl Domain {
             let issue = event.external_issue;
             let (clock, plan) = match &event.change {
                 Change::Status(s) if matches!(s.action, StatusAction::None) => (None, None),
-                Change::Assignee(email) => (
+                Change::Assignee(person) => (
                     Some("assignee"),
                     Some(Plan::Assignee(
-                        self.plan_inbound_assignee(integration.id, email.as_deref(), &issue)
+                        self.plan_inbound_assignee(integration.id, person.as_ref(), &issue)
                             .await?,
                     )),
                 ),
@@ -238,6 +240,7 @@ impl Domain {
                 Plan::Assignee(plan) => {
                     self.apply_inbound_assignee(tx, after, integration, &plan)
                         .await?;
+                    done.unmatched.extend(plan.unmatched());
                     plan.groups()
                 }
                 Plan::Status(groups, status) => {
@@ -284,6 +287,12 @@ impl Applied {
                 "; {} event time(s) more than {} s ahead of the host's clock replaced by the time of arrival",
                 self.clamped,
                 MAX_CLOCK_SKEW_MS / 1000
+            ));
+        }
+        if !self.unmatched.is_empty() {
+            note.push_str(&format!(
+                "; assignee not matched to any user (nothing changed): {}",
+                self.unmatched.join(", ")
             ));
         }
         note

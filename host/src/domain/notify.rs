@@ -7,7 +7,7 @@
 
 use super::jobs::{NotifyPayload, breaks_installation, call_failure};
 use super::{Domain, DomainError};
-use crate::plugins::bindings::notifier::notifier_types::GroupSummary;
+use crate::plugins::contract::notifier::notifier_types::GroupSummary;
 use crate::queue::Outcome;
 use crate::store::{Assignee, Job, StoreError};
 

@@ -7,7 +7,10 @@ use sqlx::AnyConnection;
 
 use super::jobs::{GroupChange, GroupChanged, SyncPayload, call_failure};
 use super::{AfterCommit, Domain, DomainError};
-use crate::plugins::bindings::provider_types::{ExternalIssue, StatusMapping};
+use crate::plugins::contract::provider_types::{
+    ExternalIssue, StatusMapping, StatusModel, UserRef,
+};
+use crate::plugins::contract::types::Identity;
 use crate::queue::Outcome;
 use crate::store::{self, GroupRow, Job, NewJob, StoreError, SyncFlag};
 use crate::time::now_ms;
@@ -110,30 +113,50 @@ impl Domain {
             key: payload.key.clone(),
             metadata: payload.metadata.clone(),
         };
+        let group = self.store.group(group_id).await?;
+        let org = self.store.project(group.project_id).await?.organization_id;
         let result = if job.kind == "sync_status" {
-            let group = self.store.group(group_id).await?;
-            let org = self.store.project(group.project_id).await?.organization_id;
-            let mappings: Vec<_> = self
-                .store
-                .status_mappings(org, integration.id)
-                .await?
-                .into_iter()
-                .map(|m| StatusMapping {
-                    external_project: m.external_project,
-                    on_resolve: m.on_resolve,
-                    on_unresolve: m.on_unresolve,
-                })
-                .collect();
+            // Open/closed trackers need no mapping: closing is resolving.
+            let mappings: Vec<_> = if plugin.info.status_model == StatusModel::OpenClosed {
+                Vec::new()
+            } else {
+                self.store
+                    .status_mappings(org, integration.id)
+                    .await?
+                    .into_iter()
+                    .map(|m| StatusMapping {
+                        external_project: m.external_project,
+                        on_resolve: m.on_resolve,
+                        on_unresolve: m.on_unresolve,
+                    })
+                    .collect()
+            };
             plugin
                 .sync_status(integration, &issue, payload.resolved, &mappings)
                 .await
         } else {
-            let emails = match payload.user {
-                Some(user) => Some(self.store.verified_emails(user).await?),
+            let user = match payload.user {
+                Some(user) => Some(UserRef {
+                    emails: self.store.verified_emails(user).await?,
+                    identities: self
+                        .store
+                        .identities(org, Some(integration.id), Some(user))
+                        .await?
+                        .into_iter()
+                        .map(|i| Identity {
+                            id: i.external_id,
+                            login: i.login,
+                            display_name: i.name,
+                            email: None,
+                            email_verified: false,
+                            bot: false,
+                        })
+                        .collect(),
+                }),
                 None => None,
             };
             plugin
-                .sync_assignee(integration, &issue, emails.as_deref())
+                .sync_assignee(integration, &issue, user.as_ref())
                 .await
         };
         Ok(match result {

@@ -50,7 +50,7 @@ pub struct CallState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     pub(super) gate: HttpGate,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
 }
 
 impl CallState {
@@ -77,7 +77,7 @@ impl CallState {
         }
         let addresses = services.addresses.clone();
         let metrics = services.metrics.clone();
-        CallState {
+        let mut state = CallState {
             plugin: plugin.to_owned(),
             version: version.to_owned(),
             request_id,
@@ -96,15 +96,20 @@ impl CallState {
                 patterns: ctx.host_patterns,
                 addresses,
                 metrics,
+                integration: None,
+                stand_ins: Default::default(),
             },
             table: ResourceTable::new(),
-        }
+        };
+        state.gate.integration = state.integration.as_ref().map(|i| i.id);
+        state
     }
 
     /// Make `integration` the one this call acts for (and whose hosts it may reach).
     pub(super) fn select(&mut self, integration: Integration) {
         self.gate.allowed = integration.allowed_hosts.clone();
         self.gate.patterns.clear();
+        self.gate.integration = Some(integration.id);
         self.integration = Some(integration);
     }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::bindings::provider_types::{IncomingRequest, ProviderInfo, Rejection, VerifiedWebhook};
-use super::bindings::types::PluginError;
+use super::contract::provider_types::{IncomingRequest, ProviderInfo, Rejection, VerifiedWebhook};
+use super::contract::types::PluginError;
 use super::error::{CallFailure, PluginCallError, describe_plugin_error};
 use super::loader::load;
 use super::registry::Plugin;

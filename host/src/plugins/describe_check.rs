@@ -4,7 +4,7 @@
 //! A plugin's routes live under its own name (`/extensions/<name>/…`), so no
 //! plugin can declare a route that takes another plugin's deliveries.
 
-use super::bindings::provider_types::ProviderInfo;
+use super::contract::provider_types::ProviderInfo;
 
 /// The HTTP methods a route may declare.
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -184,7 +184,7 @@ fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::bindings::provider_types::Route;
+    use crate::plugins::contract::provider_types::Route;
 
     fn info() -> ProviderInfo {
         ProviderInfo {
@@ -198,6 +198,7 @@ mod tests {
             config_schema: r#"{"type": "object"}"#.into(),
             url_fields: vec!["base_url".into()],
             allowed_host_patterns: vec!["*.acme.example:443".into()],
+            status_model: crate::plugins::contract::provider_types::StatusModel::Workflow,
         }
     }
 

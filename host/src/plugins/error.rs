@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::bindings::types::{PluginError, UpstreamError};
+use super::contract::types::{PluginError, UpstreamError};
 
 /// Why a call failed.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
-use super::bindings::types::PluginError;
+use super::contract::types::PluginError;
 use super::error::CallFailure;
 
 /// A version that failed its probation.

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use super::bindings::provider_types::Host as ProviderTypesHost;
-use super::bindings::trackbridge::plugin::host::{Host, Level};
-use super::bindings::types::{Host as TypesHost, Integration as WitIntegration};
 use super::call::CallState;
+use super::contract::latest::trackbridge::plugin::host::{Host, Level};
+use super::contract::provider_types::Host as ProviderTypesHost;
+use super::contract::types::{Host as TypesHost, Integration as WitIntegration};
 use super::log_limit::Verdict;
 use crate::metrics::PluginLabels;
 use crate::store::Integration;
@@ -25,13 +25,12 @@ fn to_wit(i: &Integration) -> WitIntegration {
         external_id: i.external_id.clone(),
         name: i.name.clone(),
         metadata: i.metadata.clone(),
-        secrets: i.secrets.clone(),
     }
 }
 
 impl TypesHost for CallState {}
 impl ProviderTypesHost for CallState {}
-impl super::bindings::notifier::notifier_types::Host for CallState {}
+impl super::contract::notifier::notifier_types::Host for CallState {}
 
 impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) {
@@ -88,12 +87,7 @@ impl Host for CallState {
         &mut self,
         external_id: String,
     ) -> wasmtime::Result<Option<WitIntegration>> {
-        let found = self
-            .services
-            .store
-            .integration_by_external_id(&self.plugin, &external_id)
-            .await
-            .map_err(|e| wasmtime::Error::new(HostUnavailable(e.to_string())))?;
+        let found = self.find_integration(&external_id).await?;
         Ok(found.map(|integration| {
             let wit = to_wit(&integration);
             self.select(integration);
@@ -105,13 +99,11 @@ impl Host for CallState {
         &mut self,
         external_id: String,
     ) -> wasmtime::Result<Option<WitIntegration>> {
-        let found = self
-            .services
-            .store
-            .integration_by_external_id(&self.plugin, &external_id)
-            .await
-            .map_err(|e| wasmtime::Error::new(HostUnavailable(e.to_string())))?;
-        Ok(found.as_ref().map(to_wit))
+        Ok(self
+            .find_integration(&external_id)
+            .await?
+            .as_ref()
+            .map(to_wit))
     }
 
     async fn public_url(&mut self) -> String {
@@ -119,16 +111,44 @@ impl Host for CallState {
     }
 
     async fn cache_get(&mut self, key: String) -> Option<Vec<u8>> {
-        let integration = self.integration.as_ref().map(|i| i.id);
-        self.services.cache.get(&self.plugin, integration, &key)
+        self.cache_get_value(&key)
     }
 
     async fn cache_set(&mut self, key: String, value: Vec<u8>, ttl_secs: u32) {
+        self.cache_set_value(&key, value, ttl_secs)
+    }
+}
+
+/// What every contract version's `host` does the same way.
+impl CallState {
+    /// This plugin's integration with `external_id`; a database failure traps.
+    /// The future holds no borrow of the call's state (which is not `Sync`).
+    pub(super) fn find_integration(
+        &self,
+        external_id: &str,
+    ) -> impl Future<Output = wasmtime::Result<Option<Integration>>> + Send + 'static {
+        let (services, plugin) = (self.services.clone(), self.plugin.clone());
+        let external_id = external_id.to_owned();
+        async move {
+            services
+                .store
+                .integration_by_external_id(&plugin, &external_id)
+                .await
+                .map_err(|e| wasmtime::Error::new(HostUnavailable(e.to_string())))
+        }
+    }
+
+    pub(super) fn cache_get_value(&self, key: &str) -> Option<Vec<u8>> {
+        let integration = self.integration.as_ref().map(|i| i.id);
+        self.services.cache.get(&self.plugin, integration, key)
+    }
+
+    pub(super) fn cache_set_value(&self, key: &str, value: Vec<u8>, ttl_secs: u32) {
         let integration = self.integration.as_ref().map(|i| i.id);
         self.services.cache.set(
             &self.plugin,
             integration,
-            &key,
+            key,
             value,
             Duration::from_secs(u64::from(ttl_secs)),
         );

@@ -31,6 +31,10 @@ pub struct HttpGate {
     pub addresses: Arc<AddressPolicy>,
     /// Where refusals are counted (per plugin).
     pub metrics: Arc<Metrics>,
+    /// The integration the call acts for, once there is one.
+    pub integration: Option<i64>,
+    /// Stand-ins for secrets the call was given (contract 0.2.0).
+    pub stand_ins: super::stand_in::StandIns,
 }
 
 impl HttpGate {
@@ -111,7 +115,7 @@ pub fn host_matches_pattern(host: &str, pattern: &str) -> bool {
 impl WasiHttpHooks for HttpGate {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> ResponseFuture {
@@ -128,6 +132,34 @@ impl WasiHttpHooks for HttpGate {
                 })
                 .inc();
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        // Secrets go only to the integration's own hosts, not to hosts a
+        // pattern allows (those serve installation, before there are secrets).
+        let own = authority_of(request.uri())
+            .is_some_and(|a| self.allowed.iter().any(|h| h.eq_ignore_ascii_case(&a)));
+        if own {
+            let destination = authority_of(request.uri()).unwrap_or_default();
+            match self.stand_ins.apply(&mut request) {
+                Ok(used) => {
+                    for secret in used {
+                        tracing::info!(
+                            target: "plugin.secrets",
+                            plugin = %self.plugin,
+                            integration = ?self.integration,
+                            secret,
+                            operation = "send",
+                            %destination,
+                            "a secret went out in a request to the integration's host"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = %self.plugin, integration = ?self.integration, error = %e, "outbound request refused");
+                    return Box::new(
+                        async move { Err(HttpError::InternalError(Some(e.to_string()))) },
+                    );
+                }
+            }
         }
         Box::new(super::outbound::send(
             request,
@@ -149,6 +181,8 @@ mod tests {
             patterns: Vec::new(),
             addresses: Arc::default(),
             metrics: Arc::default(),
+            integration: None,
+            stand_ins: Default::default(),
         }
     }
 

@@ -6,15 +6,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::artifacts::sha256_hex;
-use super::bindings::notifier::{NotifierPlugin as NotifierBindings, NotifierPluginPre};
-use super::bindings::provider_types::ProviderInfo;
-use super::bindings::{CONTRACT_VERSIONS, ProviderPlugin as ProviderBindings, ProviderPluginPre};
-use super::call::CallState;
 use super::call_metrics::CallMetrics;
+use super::contract::provider_types::{ProviderInfo, StatusModel};
+use super::contract::{CONTRACT_VERSIONS, NotifierPre, ProviderPre, Version, World};
 use super::error::PluginCallError;
 use super::health::CallStats;
 use super::module_info::ModuleInfo;
@@ -38,48 +36,6 @@ pub enum LoadError {
         origin: String,
         source: Box<PluginCallError>,
     },
-}
-
-/// The two worlds of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum World {
-    Provider,
-    Notifier,
-}
-
-impl World {
-    fn name(self) -> &'static str {
-        match self {
-            World::Provider => "provider-plugin",
-            World::Notifier => "notifier-plugin",
-        }
-    }
-
-    /// The interface the world exports.
-    fn export(self) -> &'static str {
-        match self {
-            World::Provider => "trackbridge:plugin/provider",
-            World::Notifier => "trackbridge:plugin/notifier",
-        }
-    }
-
-    /// The functions of that interface (the contract's, as of every version
-    /// this host accepts; `tests/tests/plugin_files.rs` holds them to the
-    /// built plugins).
-    pub fn functions(self) -> &'static [&'static str] {
-        match self {
-            World::Provider => &[
-                "describe",
-                "build-integration",
-                "uninstall",
-                "verify-webhook",
-                "handle-webhook",
-                "sync-status",
-                "sync-assignee",
-            ],
-            World::Notifier => &["describe", "build-integration", "notify"],
-        }
-    }
 }
 
 fn accepted() -> String {
@@ -110,7 +66,8 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
         .artifacts
         .component(&runtime.engine, bytes, &sha256, &runtime.services.metrics)
         .map_err(|e| invalid(format!("not a valid component: {e:#}")))?;
-    let (world, version) = world_of(runtime, &component).map_err(invalid)?;
+    let (world, contract) = world_of(runtime, &component).map_err(invalid)?;
+    let version = contract.as_str();
     let ty = component.component_type();
     let names = |items: Vec<&str>| items.into_iter().map(str::to_owned).collect();
     let module = ModuleInfo {
@@ -121,7 +78,7 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
         imports: names(ty.imports(&runtime.engine).map(|(n, _)| n).collect()),
         exports: names(ty.exports(&runtime.engine).map(|(n, _)| n).collect()),
     };
-    let missing = missing_functions(runtime, &component, world, &version);
+    let missing = missing_functions(runtime, &component, world, version);
     let wrong = |e: wasmtime::Error| {
         // Missing functions are listed all at once; otherwise wasmtime's own
         // error names the function whose type is wrong.
@@ -152,10 +109,7 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
     // The two worlds differ only in their types.
     macro_rules! ready {
         ($pre:ident, $plugin:ident, $variant:ident) => {{
-            let pre = linker(runtime, world)
-                .and_then(|l| l.instantiate_pre(&component))
-                .and_then($pre::new)
-                .map_err(wrong)?;
+            let pre = $pre::new(&runtime.engine, &component, contract).map_err(wrong)?;
             let metrics = |info: &ProviderInfo, exports: &[&'static str]| {
                 Arc::new(CallMetrics::new(
                     &runtime.services.metrics,
@@ -180,14 +134,14 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
         }};
     }
     match world {
-        World::Provider => ready!(ProviderPluginPre, ProviderPlugin, Provider),
-        World::Notifier => ready!(NotifierPluginPre, NotifierPlugin, Notifier),
+        World::Provider => ready!(ProviderPre, ProviderPlugin, Provider),
+        World::Notifier => ready!(NotifierPre, NotifierPlugin, Notifier),
     }
 }
 
 /// Which world the component claims by its exports, and of which contract
 /// version; an error says what it exports instead and what this host accepts.
-fn world_of(runtime: &Runtime, component: &Component) -> Result<(World, String), String> {
+fn world_of(runtime: &Runtime, component: &Component) -> Result<(World, Version), String> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(&runtime.engine)
@@ -202,14 +156,14 @@ fn world_of(runtime: &Runtime, component: &Component) -> Result<(World, String),
         }) else {
             continue;
         };
-        if !CONTRACT_VERSIONS.contains(&version.as_str()) {
-            return Err(format!(
+        return match Version::parse(&version) {
+            Some(v) => Ok((world, v)),
+            None => Err(format!(
                 "implements `{}@{version}`, a contract version this host does not support; it accepts {}",
                 world.export(),
                 accepted()
-            ));
-        }
-        return Ok((world, version));
+            )),
+        };
     }
     Err(format!(
         "exports neither `{}` nor `{}` (it exports {}); this host accepts {} with the worlds provider-plugin and notifier-plugin",
@@ -255,21 +209,6 @@ fn missing_functions(
         .collect()
 }
 
-fn linker(runtime: &Runtime, world: World) -> wasmtime::Result<Linker<CallState>> {
-    let mut linker = Linker::new(&runtime.engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    match world {
-        World::Provider => {
-            ProviderBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?
-        }
-        World::Notifier => {
-            NotifierBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?
-        }
-    }
-    Ok(linker)
-}
-
 fn placeholder_info(origin: &str) -> ProviderInfo {
     ProviderInfo {
         name: Path::new(origin)
@@ -282,5 +221,6 @@ fn placeholder_info(origin: &str) -> ProviderInfo {
         config_schema: String::new(),
         url_fields: Vec::new(),
         allowed_host_patterns: Vec::new(),
+        status_model: StatusModel::Workflow,
     }
 }

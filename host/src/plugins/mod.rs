@@ -1,5 +1,6 @@
 //! The plugin runtime: WebAssembly components behind the WIT contract in
-//! `wit/v0.1.0`, each call in a fresh sandboxed instance.
+//! `wit/` (versions 0.1.0 and 0.2.0, see [`contract`]), each call in a fresh
+//! sandboxed instance.
 //!
 //! - [`engine`] configures wasmtime (pooling allocator, epoch interruption) once.
 //! - [`loader`] turns module bytes into a plugin: compiled (or taken from the
@@ -11,15 +12,16 @@
 //! - [`runtime`] sets up each call and turns traps and timeouts into errors.
 //! - [`call`] is the per-call store: WASI, the outbound-HTTP gate, limits, and
 //!   the integration the call acts for.
-//! - [`host_api`] implements the contract's `host` interface.
+//! - [`host_api`] implements the contract's `host` interface, [`secrets_api`]
+//!   its `secrets` (0.2.0), with [`stand_in`] for secrets in outbound requests.
 
 pub mod artifacts;
-pub mod bindings;
 mod cache;
 mod call;
 pub mod call_metrics;
 pub mod config_schema;
 pub mod conformance;
+pub mod contract;
 pub mod describe_check;
 pub mod engine;
 mod error;
@@ -37,6 +39,9 @@ pub mod provider;
 pub mod registry;
 pub mod runtime;
 pub mod scope;
+pub mod secret_ops;
+mod secrets_api;
+mod stand_in;
 pub mod swap;
 
 pub use cache::TtlCache;

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::bindings::notifier::NotifierPluginPre;
-use super::bindings::notifier::notifier_types::{Delivered, GroupEvent, GroupSummary};
-use super::bindings::provider_types::{IntegrationData, ProviderInfo};
-use super::call::{CallContext, CallState};
+use super::call::CallContext;
+use super::contract::NotifierPre;
+use super::contract::notifier::notifier_types::{Delivered, GroupEvent, GroupSummary};
+use super::contract::provider_types::{IntegrationData, ProviderInfo};
 use super::error::PluginCallError;
 use super::health::CallStats;
 use super::module_info::ModuleInfo;
@@ -18,7 +18,7 @@ pub struct NotifierPlugin {
     pub stats: Arc<CallStats>,
     /// This version's call metrics.
     pub(super) metrics: Arc<super::call_metrics::CallMetrics>,
-    pub(super) pre: NotifierPluginPre<CallState>,
+    pub(super) pre: NotifierPre,
     pub(super) runtime: Arc<Runtime>,
 }
 
@@ -30,8 +30,7 @@ impl NotifierPlugin {
     pub async fn describe(&self) -> Result<ProviderInfo, PluginCallError> {
         let this = self;
         let r = call_export!(this, CallContext::default(), "describe", |b, s| b
-            .trackbridge_plugin_notifier()
-            .call_describe(s))?;
+            .describe(s))?;
         Ok(r.value)
     }
 
@@ -47,8 +46,7 @@ impl NotifierPlugin {
             host_patterns: self.info.allowed_host_patterns.clone(),
         };
         let r = call_export!(this, ctx, "build-integration", |b, s| b
-            .trackbridge_plugin_notifier()
-            .call_build_integration(s, &input));
+            .build_integration(s, &input));
         Ok(flatten("build-integration", r, &self.info.name, &self.info.version)?.value)
     }
 
@@ -65,12 +63,7 @@ impl NotifierPlugin {
             this,
             CallContext::for_integration(integration),
             "notify",
-            |b, s| b.trackbridge_plugin_notifier().call_notify(
-                s,
-                &group,
-                event,
-                previous.as_deref()
-            )
+            |b, s| b.notify(s, &group, event, previous.as_deref())
         );
         Ok(flatten("notify", r, &self.info.name, &self.info.version)?.value)
     }

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use super::bindings::ProviderPluginPre;
-use super::bindings::provider_types::{
+use super::call::CallContext;
+use super::contract::ProviderPre;
+use super::contract::provider_types::{
     ExternalIssue, InboundEvent, IncomingRequest, IntegrationData, ProviderInfo, Rejection,
-    StatusMapping, SyncOutcome, VerifiedWebhook,
+    StatusMapping, SyncOutcome, UserRef, VerifiedWebhook,
 };
-use super::call::{CallContext, CallState};
 use super::error::PluginCallError;
 use super::health::CallStats;
 use super::module_info::ModuleInfo;
@@ -22,7 +22,7 @@ pub struct ProviderPlugin {
     pub stats: Arc<CallStats>,
     /// This version's call metrics.
     pub(super) metrics: Arc<super::call_metrics::CallMetrics>,
-    pub(super) pre: ProviderPluginPre<CallState>,
+    pub(super) pre: ProviderPre,
     pub(super) runtime: Arc<Runtime>,
 }
 
@@ -38,7 +38,7 @@ impl ProviderPlugin {
     fn flatten<T>(
         &self,
         export: &'static str,
-        r: Result<WithIntegration<Result<T, super::bindings::types::PluginError>>, PluginCallError>,
+        r: Result<WithIntegration<Result<T, super::contract::types::PluginError>>, PluginCallError>,
     ) -> Result<T, PluginCallError> {
         Ok(flatten(export, r, &self.info.name, &self.info.version)?.value)
     }
@@ -46,8 +46,7 @@ impl ProviderPlugin {
     pub async fn describe(&self) -> Result<ProviderInfo, PluginCallError> {
         let this = self;
         let r = call_export!(this, CallContext::default(), "describe", |b, s| b
-            .trackbridge_plugin_provider()
-            .call_describe(s))?;
+            .describe(s))?;
         Ok(r.value)
     }
 
@@ -64,8 +63,7 @@ impl ProviderPlugin {
             host_patterns: self.info.allowed_host_patterns.clone(),
         };
         let r = call_export!(this, ctx, "build-integration", |b, s| b
-            .trackbridge_plugin_provider()
-            .call_build_integration(s, &input));
+            .build_integration(s, &input));
         self.flatten("build-integration", r)
     }
 
@@ -76,7 +74,7 @@ impl ProviderPlugin {
             this,
             CallContext::for_integration(integration),
             "uninstall",
-            |b, s| b.trackbridge_plugin_provider().call_uninstall(s)
+            |b, s| b.uninstall(s)
         );
         self.flatten("uninstall", r)
     }
@@ -89,8 +87,7 @@ impl ProviderPlugin {
         let this = self;
         let request = request.clone();
         call_export!(this, CallContext::default(), "verify-webhook", |b, s| b
-            .trackbridge_plugin_provider()
-            .call_verify_webhook(s, &request))
+            .verify_webhook(s, &request))
     }
 
     pub async fn handle_webhook(
@@ -104,9 +101,7 @@ impl ProviderPlugin {
             this,
             CallContext::for_integration(integration),
             "handle-webhook",
-            |b, s| b
-                .trackbridge_plugin_provider()
-                .call_handle_webhook(s, &request)
+            |b, s| b.handle_webhook(s, &request)
         );
         self.flatten("handle-webhook", r)
     }
@@ -124,9 +119,7 @@ impl ProviderPlugin {
             this,
             CallContext::for_integration(integration),
             "sync-status",
-            |b, s| b
-                .trackbridge_plugin_provider()
-                .call_sync_status(s, &issue, resolve, &mappings)
+            |b, s| b.sync_status(s, &issue, resolve, &mappings)
         );
         self.flatten("sync-status", r)
     }
@@ -135,17 +128,15 @@ impl ProviderPlugin {
         &self,
         integration: Integration,
         issue: &ExternalIssue,
-        emails: Option<&[String]>,
+        user: Option<&UserRef>,
     ) -> Result<SyncOutcome, PluginCallError> {
         let this = self;
-        let (issue, emails) = (issue.clone(), emails.map(<[String]>::to_vec));
+        let (issue, user) = (issue.clone(), user.cloned());
         let r = call_export!(
             this,
             CallContext::for_integration(integration),
             "sync-assignee",
-            |b, s| b
-                .trackbridge_plugin_provider()
-                .call_sync_assignee(s, &issue, emails.as_deref())
+            |b, s| b.sync_assignee(s, &issue, user.as_ref())
         );
         self.flatten("sync-assignee", r)
     }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use super::bindings::provider_types::{IntegrationData, ProviderInfo};
+use super::contract::provider_types::{IntegrationData, ProviderInfo};
 use super::error::PluginCallError;
 use super::health::CallStats;
 use super::module_info::ModuleInfo;

@@ -9,8 +9,8 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::Services;
 use super::artifacts::ArtifactCache;
-use super::bindings::types::PluginError;
 use super::call::{CallContext, CallState};
+use super::contract::types::PluginError;
 use super::error::{CallFailure, PluginCallError};
 use super::health::CallStats;
 use super::host_api::HostUnavailable;
@@ -245,7 +245,7 @@ impl<T> CallValue for Result<T, PluginError> {
     }
 }
 
-impl CallValue for super::bindings::provider_types::ProviderInfo {
+impl CallValue for super::contract::provider_types::ProviderInfo {
     fn plugin_error(&self) -> Option<&PluginError> {
         None
     }
@@ -254,8 +254,8 @@ impl CallValue for super::bindings::provider_types::ProviderInfo {
 /// A rejected webhook is the plugin doing its job, not failing.
 impl CallValue
     for Result<
-        super::bindings::provider_types::VerifiedWebhook,
-        super::bindings::provider_types::Rejection,
+        super::contract::provider_types::VerifiedWebhook,
+        super::contract::provider_types::Rejection,
     >
 {
     fn plugin_error(&self) -> Option<&PluginError> {

@@ -373,18 +373,22 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(users.len());
         for user in users {
-            let projects: Vec<i64> = sqlx::query_scalar(
-                "SELECT DISTINCT pt.project_id FROM project_teams pt \
-                 JOIN organization_member_teams omt ON omt.team_id = pt.team_id \
-                 JOIN organization_members om ON om.id = omt.organization_member_id \
-                 WHERE om.user_id = $1 AND omt.is_active = 1",
-            )
-            .bind(user)
-            .fetch_all(&self.pool)
-            .await?;
-            out.push((user, projects));
+            out.push((user, self.user_projects(user).await?));
         }
         Ok(out)
+    }
+
+    /// The projects `user` can see, through their teams.
+    pub async fn user_projects(&self, user: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT pt.project_id FROM project_teams pt \
+             JOIN organization_member_teams omt ON omt.team_id = pt.team_id \
+             JOIN organization_members om ON om.id = omt.organization_member_id \
+             WHERE om.user_id = $1 AND omt.is_active = 1",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 

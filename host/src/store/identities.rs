@@ -131,6 +131,25 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// The user the organization mapped the integration's user `external_id` to.
+    pub async fn mapped_user(
+        &self,
+        org: i64,
+        integration: i64,
+        external_id: &str,
+    ) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT i.user_id FROM identities i JOIN users u ON u.id = i.user_id \
+             WHERE i.organization_id = $1 AND i.integration_id = $2 AND i.external_id = $3 \
+             AND u.is_active = 1",
+        )
+        .bind(org)
+        .bind(integration)
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Forget one of the organization's mappings.
     pub async fn delete_identity(&self, org: i64, id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;

@@ -64,6 +64,8 @@ pub struct StatusMapping {
 #[derive(Clone, Debug, Default)]
 pub struct ConfigUpdate {
     pub mappings: Option<Vec<StatusMapping>>,
+    /// For open/closed trackers: outbound status sync on or off, no mappings.
+    pub status_forward: Option<bool>,
     /// Every other key, stored as given.
     pub rest: Map<String, Value>,
 }
@@ -420,6 +422,9 @@ impl Store {
                 Value::Bool(!mappings.is_empty()),
             );
         }
+        if let Some(on) = update.status_forward {
+            config.insert(SyncFlag::OutboundStatus.key().into(), Value::Bool(on));
+        }
         sqlx::query("UPDATE organization_integrations SET config = $2 WHERE id = $1")
             .bind(oi)
             .bind(Value::Object(config).to_string())
@@ -444,10 +449,15 @@ impl Store {
                 json!({"on_resolve": m.on_resolve, "on_unresolve": m.on_unresolve}),
             );
         }
-        config.insert(
-            SyncFlag::OutboundStatus.key().into(),
-            Value::Object(forward),
-        );
+        // An open/closed tracker's switch has no mappings and is shown as it was set.
+        let switched_on = forward.is_empty()
+            && config.get(SyncFlag::OutboundStatus.key()) == Some(&Value::Bool(true));
+        if !switched_on {
+            config.insert(
+                SyncFlag::OutboundStatus.key().into(),
+                Value::Object(forward),
+            );
+        }
         for flag in [
             SyncFlag::InboundStatus,
             SyncFlag::OutboundAssignee,

@@ -1,6 +1,6 @@
 //! What can go wrong in the harness: the host's own errors, kept whole.
 
-use trackbridge_host::plugins::bindings::types::PluginError;
+use trackbridge_host::plugins::contract::types::PluginError;
 use trackbridge_host::plugins::{CallFailure, LoadError, PluginCallError};
 use trackbridge_host::server::StartError;
 use trackbridge_host::store::StoreError;

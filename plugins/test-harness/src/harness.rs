@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use trackbridge_host::metrics::Metrics;
-use trackbridge_host::plugins::bindings::notifier::notifier_types::{
+use trackbridge_host::plugins::contract::notifier::notifier_types::{
     Delivered, GroupEvent, GroupSummary,
 };
-use trackbridge_host::plugins::bindings::provider_types::{
+use trackbridge_host::plugins::contract::provider_types::{
     ExternalIssue, InboundEvent, IncomingRequest, IntegrationData, ProviderInfo, Rejection,
-    StatusMapping, SyncOutcome, VerifiedWebhook,
+    StatusMapping, SyncOutcome, UserRef, VerifiedWebhook,
 };
 use trackbridge_host::plugins::registry::RouteParams;
 use trackbridge_host::plugins::{
@@ -375,17 +375,34 @@ impl Harness {
             .await?)
     }
 
-    /// Call `sync-assignee`: assign `issue` to the user with one of `emails`,
-    /// or unassign it (`None`).
+    /// Call `sync-assignee`: assign `issue` to the user with one of `emails`
+    /// (and no mapped identity), or unassign it (`None`).
     pub async fn sync_assignee(
         &self,
         integration: &Integration,
         issue: &ExternalIssue,
         emails: Option<&[String]>,
     ) -> Result<SyncOutcome, HarnessError> {
+        let user = emails.map(|emails| UserRef {
+            emails: emails.to_vec(),
+            identities: Vec::new(),
+        });
+        self.sync_assignee_to(integration, issue, user.as_ref())
+            .await
+    }
+
+    /// Call `sync-assignee` with a user as the host describes them: verified
+    /// emails and the identities mapped at this integration (contract 0.2.0;
+    /// a 0.1.0 plugin receives the emails only).
+    pub async fn sync_assignee_to(
+        &self,
+        integration: &Integration,
+        issue: &ExternalIssue,
+        user: Option<&UserRef>,
+    ) -> Result<SyncOutcome, HarnessError> {
         Ok(self
             .provider("sync-assignee")?
-            .sync_assignee(integration.clone(), issue, emails)
+            .sync_assignee(integration.clone(), issue, user)
             .await?)
     }
 

@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::{Map, Value};
-use trackbridge_host::plugins::bindings::provider_types::IntegrationData;
 use trackbridge_host::plugins::config_schema::{self, InputError};
+use trackbridge_host::plugins::contract::provider_types::IntegrationData;
 use trackbridge_host::plugins::http_gate::{host_matches_pattern, url_field_hosts};
 use trackbridge_host::store::{Integration, NewIntegration};
 

@@ -82,14 +82,15 @@ pub use values::{group, issue, issue_with, mapping};
 pub use trackbridge_host;
 
 /// The contract's records and variants, as the host's bindings define them.
-pub use trackbridge_host::plugins::bindings::notifier::notifier_types::{
+pub use trackbridge_host::plugins::contract::notifier::notifier_types::{
     Delivered, GroupEvent, GroupSummary,
 };
-pub use trackbridge_host::plugins::bindings::provider_types::{
+pub use trackbridge_host::plugins::contract::provider_types::{
     Change, ExternalIssue, InboundEvent, IncomingRequest, IntegrationData, ProviderInfo, Rejection,
-    Route, StatusAction, StatusChange, StatusMapping, SyncOutcome, VerifiedWebhook,
+    Route, StatusAction, StatusChange, StatusMapping, StatusModel, SyncOutcome, UserRef,
+    VerifiedWebhook,
 };
-pub use trackbridge_host::plugins::bindings::types::{PluginError, UpstreamError};
+pub use trackbridge_host::plugins::contract::types::{Identity, PluginError, UpstreamError};
 /// How a plugin call failed, as the host reports it.
 pub use trackbridge_host::plugins::{CallFailure, CallLimits, Plugin, PluginCallError, Runtime};
 /// An integration as the host stores it.

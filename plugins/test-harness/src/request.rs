@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use trackbridge_host::plugins::bindings::provider_types::IncomingRequest;
+use trackbridge_host::plugins::contract::provider_types::IncomingRequest;
 
 /// A header whose value is an HMAC-SHA256 of the final body, computed when
 /// the request is built.

@@ -1,8 +1,8 @@
 //! Short constructors of the contract's records, for the calls' arguments.
 
 use serde_json::Value;
-use trackbridge_host::plugins::bindings::notifier::notifier_types::GroupSummary;
-use trackbridge_host::plugins::bindings::provider_types::{ExternalIssue, StatusMapping};
+use trackbridge_host::plugins::contract::notifier::notifier_types::GroupSummary;
+use trackbridge_host::plugins::contract::provider_types::{ExternalIssue, StatusMapping};
 
 /// The external issue `key`, with no link metadata (`{}`).
 pub fn issue(key: impl Into<String>) -> ExternalIssue {

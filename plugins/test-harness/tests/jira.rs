@@ -277,7 +277,7 @@ async fn an_assignee_delivery_names_the_email_without_calling_jira() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].external_issue, "APP-123");
     assert!(
-        matches!(&events[0].change, Change::Assignee(Some(email)) if email == "jess@sentry.io"),
+        matches!(&events[0].change, Change::Assignee(Some(person)) if person.email.as_deref() == Some("jess@sentry.io")),
         "{:?}",
         events[0].change
     );

@@ -219,7 +219,7 @@ async fn an_assignment_names_the_email_in_angle_brackets() {
 
     assert!(
         events.iter().any(|e| e.external_issue == "31"
-            && matches!(&e.change, Change::Assignee(Some(email)) if email == "lauryn@sentry.io")),
+            && matches!(&e.change, Change::Assignee(Some(person)) if person.email.as_deref() == Some("lauryn@sentry.io"))),
         "{events:?}"
     );
     ado.verify();

@@ -9,7 +9,7 @@
 //! runs verify and handle without an `.await` in between.
 
 use anyhow::{Context as _, anyhow};
-use trackbridge_host::plugins::bindings::provider_types as host;
+use trackbridge_host::plugins::contract::provider_types as host;
 use trackbridge_host::store::Integration;
 use trackbridge_plugin_jira::Jira;
 use trackbridge_plugin_sdk::provider as sdk;
@@ -30,7 +30,17 @@ pub fn sdk_request(r: &host::IncomingRequest) -> sdk::IncomingRequest {
 
 fn host_event(e: sdk::InboundEvent) -> host::InboundEvent {
     let change = match e.change {
-        sdk::Change::Assignee(email) => host::Change::Assignee(email),
+        // As the host adapts a 0.1.0 component's assignee.
+        sdk::Change::Assignee(email) => host::Change::Assignee(email.map(|email| {
+            trackbridge_host::plugins::contract::types::Identity {
+                id: email.clone(),
+                login: None,
+                display_name: None,
+                email: Some(email),
+                email_verified: true,
+                bot: false,
+            }
+        })),
         sdk::Change::Status(s) => host::Change::Status(host::StatusChange {
             from: s.from,
             to: s.to,

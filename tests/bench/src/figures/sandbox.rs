@@ -29,7 +29,7 @@ use trackbridge_e2e::webhook::JIRA_ISSUE_UPDATED;
 use trackbridge_host::domain::Domain;
 use trackbridge_host::domain::{Applied, DeliveryClock};
 use trackbridge_host::metrics::Metrics;
-use trackbridge_host::plugins::bindings::provider_types::{InboundEvent, IncomingRequest};
+use trackbridge_host::plugins::contract::provider_types::{InboundEvent, IncomingRequest};
 use trackbridge_host::plugins::{ProviderPlugin, Registry, loader};
 use trackbridge_host::store::{Integration, Store};
 use trackbridge_host::{Settings, server};
