@@ -196,6 +196,11 @@ impl Server {
             }
         }
         let domain = Domain::new(store.clone(), registry.clone());
+        background.push(tokio::spawn(
+            domain
+                .clone()
+                .maintain_periodically(stop_background.subscribe()),
+        ));
         let workers = queue::start(
             store.clone(),
             Arc::new(domain.clone()),

@@ -25,7 +25,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, put};
+use axum::routing::{get, patch, post, put};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -82,6 +82,10 @@ impl TasksSim {
         }));
         let router = Router::new()
             .route("/api/me", get(me))
+            .route(
+                "/api/maintenance",
+                post(|| async { StatusCode::NO_CONTENT }),
+            )
             .route("/api/issues/{key}", patch(set_state))
             .route(
                 "/api/issues/{key}/assignee",

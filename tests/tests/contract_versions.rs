@@ -505,3 +505,76 @@ async fn a_0_2_0_plugin_uses_its_secrets_without_seeing_them_and_they_reach_only
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_asking_for_upkeep_gets_one_maintain_call_per_interval_until_uninstalled()
+-> anyhow::Result<()> {
+    let w = World::start().await?;
+    let api = w.host.api();
+    let upkeep = |r: &trackbridge_e2e::RecordedRequest| r.is("POST", "/api/maintenance");
+    // `tasks` asks for upkeep every second: calls come about a second apart.
+    let calls = w
+        .tasks
+        .recorder()
+        .wait_for_count("three upkeep calls", 3, QUEUE_WAIT, upkeep)
+        .await?;
+    for pair in calls.windows(2) {
+        let gap = pair[1].received_at - pair[0].received_at;
+        ensure!(
+            gap >= Duration::from_millis(500),
+            "one call per interval, not more: {gap:?} apart"
+        );
+    }
+    ensure!(
+        calls
+            .iter()
+            .all(|c| c.header("authorization") == Some(&format!("Bearer {CANARY_TOKEN}"))),
+        "upkeep acts for the integration, with its credentials"
+    );
+    let jobs = api
+        .get(&format!(
+            "/api/jobs?integration={}&kind=maintain&limit=100",
+            w.tasks_integration
+        ))
+        .await?
+        .expect(200)?;
+    ensure!(
+        jobs.as_array().is_some_and(|j| j
+            .iter()
+            .any(|j| j["state"] == "done" && j["note"] == "upkeep done")),
+        "each upkeep is a job: {jobs}"
+    );
+    // The 0.1.0 providers ask for none.
+    let all = api
+        .get("/api/jobs?kind=maintain&limit=1000")
+        .await?
+        .expect(200)?;
+    ensure!(
+        all.as_array()
+            .is_some_and(|j| j.iter().all(|j| j["integration_id"] == w.tasks_integration)),
+        "{all}"
+    );
+
+    // Uninstalled, the integration gets no more upkeep.
+    let path = format!(
+        "/api/organizations/{}/integrations/{}",
+        w.scenario.org, w.tasks_integration
+    );
+    let removed = api.request(reqwest::Method::DELETE, &path, None).await?;
+    ensure!(
+        removed.status == 204 || removed.status == 200,
+        "{} {}",
+        removed.status,
+        removed.text
+    );
+    wait_queue_idle(api, QUEUE_WAIT).await?;
+    let before = w.tasks.recorder().matching(upkeep).len();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let after = w.tasks.recorder().matching(upkeep).len();
+    ensure!(
+        after == before,
+        "{} upkeep calls after uninstalling",
+        after - before
+    );
+    Ok(())
+}

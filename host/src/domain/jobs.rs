@@ -136,6 +136,7 @@ impl Runner for Domain {
                 Ok(payload) => self.run_notify(&job, payload).await,
                 Err(outcome) => return Prepared::Ended(outcome),
             },
+            super::maintenance::KIND => self.run_maintain(&job).await,
             other => {
                 return Prepared::Ended(Outcome::Fail {
                     error: format!("unknown job kind `{other}`"),

@@ -9,6 +9,7 @@ mod assignee_cache;
 mod assignment;
 mod inbound;
 pub mod jobs;
+mod maintenance;
 mod notify;
 mod outbound;
 pub mod status;

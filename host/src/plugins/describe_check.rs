@@ -199,6 +199,7 @@ mod tests {
             url_fields: vec!["base_url".into()],
             allowed_host_patterns: vec!["*.acme.example:443".into()],
             status_model: crate::plugins::contract::provider_types::StatusModel::Workflow,
+            maintenance_interval_secs: None,
         }
     }
 

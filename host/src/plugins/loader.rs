@@ -78,7 +78,7 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
         imports: names(ty.imports(&runtime.engine).map(|(n, _)| n).collect()),
         exports: names(ty.exports(&runtime.engine).map(|(n, _)| n).collect()),
     };
-    let missing = missing_functions(runtime, &component, world, version);
+    let missing = missing_functions(runtime, &component, world, contract);
     let wrong = |e: wasmtime::Error| {
         // Missing functions are listed all at once; otherwise wasmtime's own
         // error names the function whose type is wrong.
@@ -128,7 +128,7 @@ pub async fn load(runtime: &Arc<Runtime>, bytes: &[u8], origin: &str) -> Result<
                 runtime: runtime.clone(),
             };
             plugin.info = plugin.describe().await.map_err(describe_failed)?;
-            plugin.metrics = metrics(&plugin.info, world.functions());
+            plugin.metrics = metrics(&plugin.info, world.functions(contract));
             super::describe_check::check(&plugin.info).map_err(invalid)?;
             Ok(Plugin::$variant(Arc::new(plugin)))
         }};
@@ -187,22 +187,22 @@ fn missing_functions(
     runtime: &Runtime,
     component: &Component,
     world: World,
-    version: &str,
+    version: Version,
 ) -> Vec<&'static str> {
     let ty = component.component_type();
-    let name = format!("{}@{version}", world.export());
+    let name = format!("{}@{}", world.export(), version.as_str());
     let Some(export) = ty.get_export(&runtime.engine, &name) else {
-        return world.functions().to_vec();
+        return world.functions(version).to_vec();
     };
     let ComponentItem::ComponentInstance(instance) = export.ty else {
-        return world.functions().to_vec();
+        return world.functions(version).to_vec();
     };
     let present: Vec<String> = instance
         .exports(&runtime.engine)
         .map(|(n, _)| n.to_owned())
         .collect();
     world
-        .functions()
+        .functions(version)
         .iter()
         .filter(|f| !present.iter().any(|p| p == *f))
         .copied()
@@ -222,5 +222,6 @@ fn placeholder_info(origin: &str) -> ProviderInfo {
         url_fields: Vec::new(),
         allowed_host_patterns: Vec::new(),
         status_model: StatusModel::Workflow,
+        maintenance_interval_secs: None,
     }
 }

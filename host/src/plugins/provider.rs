@@ -124,6 +124,18 @@ impl ProviderPlugin {
         self.flatten("sync-status", r)
     }
 
+    /// Periodic upkeep of `integration` (contract 0.2.0).
+    pub async fn maintain(&self, integration: Integration) -> Result<(), PluginCallError> {
+        let this = self;
+        let r = call_export!(
+            this,
+            CallContext::for_integration(integration),
+            "maintain",
+            |b, s| b.maintain(s)
+        );
+        self.flatten("maintain", r)
+    }
+
     pub async fn sync_assignee(
         &self,
         integration: Integration,

@@ -326,6 +326,18 @@ impl Store {
     }
 
     /// Organizations with an active installation of `integration`.
+    /// The integrations of `provider` installed and active in some organization.
+    pub async fn active_integrations_of(&self, provider: &str) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT i.id FROM integrations i \
+             JOIN organization_integrations oi ON oi.integration_id = i.id \
+             WHERE i.provider = $1 AND oi.status = 'active' ORDER BY i.id",
+        )
+        .bind(provider)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn integration_orgs(&self, integration: i64) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT organization_id FROM organization_integrations \

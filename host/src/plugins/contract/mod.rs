@@ -70,21 +70,23 @@ impl World {
         }
     }
 
-    /// The functions of that interface (the contract's, as of every version
-    /// this host accepts; `tests/tests/plugin_files.rs` holds them to the
-    /// built plugins).
-    pub fn functions(self) -> &'static [&'static str] {
-        match self {
-            World::Provider => &[
-                "describe",
-                "build-integration",
-                "uninstall",
-                "verify-webhook",
-                "handle-webhook",
-                "sync-status",
-                "sync-assignee",
-            ],
-            World::Notifier => &["describe", "build-integration", "notify"],
+    /// The functions of that interface in `version` of the contract.
+    pub fn functions(self, version: Version) -> &'static [&'static str] {
+        const PROVIDER: &[&str] = &[
+            "describe",
+            "build-integration",
+            "uninstall",
+            "verify-webhook",
+            "handle-webhook",
+            "sync-status",
+            "sync-assignee",
+            "maintain",
+        ];
+        match (self, version) {
+            // 0.2.0 added `maintain`.
+            (World::Provider, Version::V0_1_0) => &PROVIDER[..7],
+            (World::Provider, Version::V0_2_0) => PROVIDER,
+            (World::Notifier, _) => &["describe", "build-integration", "notify"],
         }
     }
 }
@@ -295,6 +297,17 @@ impl ProviderInstance {
                     since_v0_1_0::sync_outcome,
                 ))
             }
+        }
+    }
+}
+
+impl ProviderInstance {
+    /// 0.1.0 has no upkeep; its providers declare no interval, so this is
+    /// never called on them.
+    pub async fn maintain(&self, s: S<'_>) -> Answer<()> {
+        match self {
+            Self::V0_2_0(b) => b.trackbridge_plugin_provider().call_maintain(s).await,
+            Self::V0_1_0(_) => Ok(Ok(())),
         }
     }
 }

@@ -160,6 +160,7 @@ pub fn provider_info(i: old::ProviderInfo) -> new::ProviderInfo {
         url_fields: i.url_fields,
         allowed_host_patterns: i.allowed_host_patterns,
         status_model: new::StatusModel::Workflow,
+        maintenance_interval_secs: None,
     }
 }
 

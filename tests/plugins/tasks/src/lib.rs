@@ -10,7 +10,8 @@
 //! `PUT`/`DELETE /api/issues/{key}/assignee`, all with `Authorization: Bearer
 //! <api_token>`; changes answer `{"changed": bool}`. When an answer carries
 //! `x-tasks-session`, the plugin remembers it as the secret `session_token`
-//! and sends it back (as a stand-in) with later calls.
+//! and sends it back (as a stand-in) with later calls. Its upkeep (`maintain`,
+//! every second) is a `POST /api/maintenance`.
 
 mod http;
 
@@ -63,6 +64,8 @@ impl Guest for Tasks {
             url_fields: vec!["base_url".into()],
             allowed_host_patterns: vec![],
             status_model: StatusModel::OpenClosed,
+            // Every second: often enough for a test to see several.
+            maintenance_interval_secs: Some(1),
         }
     }
 
@@ -111,6 +114,12 @@ impl Guest for Tasks {
     }
 
     fn uninstall() -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Upkeep: tell the tracker we are here (`POST /api/maintenance`).
+    fn maintain() -> Result<(), PluginError> {
+        Api::current()?.call("POST", "/api/maintenance", Vec::new(), None)?;
         Ok(())
     }
 
