@@ -439,6 +439,8 @@ async fn figure4(ctx: &Ctx, setup: &Arc<InProcess>) -> anyhow::Result<Vec<Row>> 
             h.max()
         ));
     }
+    // p50 targets are #13's (describe 20, handle 35, verify 30 µs); the p99
+    // rows keep the earlier 50 µs bound.
     let limit = Target::AtMost(50.0);
     let row =
         |metric: &str, wasm: &Histogram<u64>, native: &Histogram<u64>, q: f64, label: &str| {
@@ -454,7 +456,7 @@ async fn figure4(ctx: &Ctx, setup: &Arc<InProcess>) -> anyhow::Result<Vec<Row>> 
             0.5,
             "native handle",
         )
-        .target(limit),
+        .target(Target::AtMost(35.0)),
         row(
             "fresh instance + handle-webhook, 7 KB payload, p99",
             &wasm_handle,
@@ -470,7 +472,7 @@ async fn figure4(ctx: &Ctx, setup: &Arc<InProcess>) -> anyhow::Result<Vec<Row>> 
             0.5,
             "native verify + the same lookup",
         )
-        .target(limit)
+        .target(Target::AtMost(30.0))
         .note(format!(
             "includes the select-integration import's database read, {} µs p50 alone",
             p(&lookup, 0.5)
@@ -489,6 +491,7 @@ async fn figure4(ctx: &Ctx, setup: &Arc<InProcess>) -> anyhow::Result<Vec<Row>> 
             &native_describe,
             0.5,
             "native describe",
-        ),
+        )
+        .target(Target::AtMost(20.0)),
     ])
 }
