@@ -578,3 +578,62 @@ async fn a_provider_asking_for_upkeep_gets_one_maintain_call_per_interval_until_
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_postgresql_run_each_upkeep_interval_once() -> anyhow::Result<()> {
+    use trackbridge_e2e::process::HostProcess;
+    use trackbridge_e2e::scenario::jobs;
+    // Several processes need PostgreSQL, whatever database the run uses.
+    let database = trackbridge_e2e::TestDatabase::postgres().await?;
+    let wasm = tokio::task::spawn_blocking(|| test_plugin("trackbridge-test-plugin-tasks")).await?;
+    let plugins = tokio::task::spawn_blocking(move || plugins_dir_with(&[wasm])).await??;
+    let env = [
+        ("TB_PLUGINS_DIR", plugins.path().display().to_string()),
+        ("TB_JOB_POLL_SECS", "0.05".to_owned()),
+    ];
+    let binary = env!("CARGO_BIN_EXE_host-process");
+    let a = HostProcess::start(binary, database.url(), &env).await?;
+    let b = HostProcess::start(binary, database.url(), &env).await?;
+    let api = a.api().clone();
+    let tasks = TasksSim::start(CANARY_TOKEN).await?;
+    let org = api.org_with_member("bob", BOB_EMAIL).await?.org;
+    let input = json!({"base_url": tasks.base_url(), "api_token": CANARY_TOKEN,
+                       "workspace": WORKSPACE, "webhook_secret": CANARY_HOOK_SECRET});
+    let integration = id_of(&api.install_integration(org, "tasks", &input).await?)?;
+
+    let upkeep = |r: &trackbridge_e2e::RecordedRequest| r.is("POST", "/api/maintenance");
+    let started = std::time::Instant::now();
+    let first = tasks
+        .recorder()
+        .wait_for_count("an upkeep call", 1, QUEUE_WAIT, upkeep)
+        .await?;
+    let from = first[0].received_at;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let calls: Vec<_> = tasks
+        .recorder()
+        .matching(upkeep)
+        .into_iter()
+        .filter(|r| r.received_at >= from)
+        .collect();
+    let window = started.elapsed().as_secs() + 1;
+    // Both processes schedule every second; each interval is one job.
+    ensure!(
+        calls.len() >= 3 && calls.len() as u64 <= window,
+        "{} upkeep calls in about {window} intervals",
+        calls.len()
+    );
+    let written = jobs(&api, &format!("kind=maintain&integration={integration}")).await?;
+    let mut keys: Vec<&str> = written
+        .iter()
+        .filter_map(|j| j["dedup_key"].as_str())
+        .collect();
+    let total = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    ensure!(
+        keys.len() == total && total >= calls.len(),
+        "one job per interval: {written:?}"
+    );
+    drop((a, b));
+    Ok(())
+}
