@@ -4,6 +4,7 @@
 //! many host processes share the database each interval runs once; as a job,
 //! a failure is retried and shown like any other.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -22,8 +23,13 @@ pub const KIND: &str = "maintain";
 const TICK: Duration = Duration::from_secs(1);
 
 impl Domain {
-    /// Write the upkeep jobs due now; returns how many were new.
-    pub async fn schedule_maintenance(&self) -> Result<usize, DomainError> {
+    /// Write the upkeep jobs due now; returns how many were new. `written`
+    /// holds the interval each integration's job was last written for by this
+    /// process, so an interval costs one write, not one per tick.
+    pub async fn schedule_maintenance(
+        &self,
+        written: &mut HashMap<i64, i64>,
+    ) -> Result<usize, DomainError> {
         let now = now_ms();
         let mut due = Vec::new();
         for plugin in self.registry.plugins() {
@@ -39,34 +45,41 @@ impl Domain {
                 .active_integrations_of(&provider.info.name)
                 .await?
             {
-                due.push(NewJob {
+                let job = NewJob {
                     kind: KIND,
                     integration_id: Some(integration),
                     dedup_key: Some(format!("{interval}s/{slot}")),
                     payload: "{}".into(),
                     ..NewJob::default()
-                });
+                };
+                due.push((integration, slot, job));
             }
         }
         if due.is_empty() {
             return Ok(0);
         }
         let mut tx = self.store.begin_write().await?;
-        let mut written = 0;
-        for job in &due {
-            written += usize::from(store::insert_job(&mut tx, job, now).await?.is_some());
+        let mut new = 0;
+        for (_, _, job) in &due {
+            new += usize::from(store::insert_job(&mut tx, job, now).await?.is_some());
         }
         tx.commit().await?;
-        if written > 0 {
+        // Another process may have written some of them first: either way
+        // each of these intervals has its job now.
+        for (integration, slot, _) in due {
+            written.insert(integration, slot);
+        }
+        if new > 0 {
             self.jobs_committed();
         }
-        Ok(written)
+        Ok(new)
     }
 
     /// Keep writing upkeep jobs until `stopped` says to stop.
     pub async fn maintain_periodically(self, mut stopped: watch::Receiver<bool>) {
+        let mut written = HashMap::new();
         loop {
-            if let Err(err) = self.schedule_maintenance().await {
+            if let Err(err) = self.schedule_maintenance(&mut written).await {
                 tracing::warn!(error = %err, "could not schedule plugin upkeep; trying again");
             }
             tokio::select! {
