@@ -49,6 +49,38 @@ async fn a_provider_is_described_with_its_contract_capabilities_and_interfaces()
     );
     assert_eq!(i.sha256.len(), 64);
     assert!(i.size > 0);
+    assert_eq!(
+        (i.status_model, i.maintenance_interval_secs),
+        ("workflow", None)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_0_2_0_component_is_described_with_its_contract_status_model_and_upkeep()
+-> anyhow::Result<()> {
+    let path = tokio::task::spawn_blocking(|| {
+        trackbridge_e2e::test_plugins::test_plugin("trackbridge-test-plugin-tasks")
+    })
+    .await?;
+    let i = inspect(&runtime().await?, &path).await?;
+    assert_eq!(i.contract, "trackbridge:plugin@0.2.0");
+    assert_eq!(i.name, "tasks");
+    assert_eq!(i.status_model, "open-closed");
+    assert_eq!(i.maintenance_interval_secs, Some(1));
+    for wanted in [
+        "trackbridge:plugin/host@0.2.0",
+        "trackbridge:plugin/secrets@0.2.0",
+    ] {
+        assert!(i.imports.iter().any(|e| e == wanted), "{:?}", i.imports);
+    }
+    assert!(
+        i.exports
+            .iter()
+            .any(|e| e == "trackbridge:plugin/provider@0.2.0"),
+        "{:?}",
+        i.exports
+    );
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::contract::provider_types::StatusModel;
 use super::loader::{LoadError, load};
 use super::runtime::Runtime;
 
@@ -27,6 +28,10 @@ pub struct Inspection {
     /// and further host patterns it may ask for.
     pub url_fields: Vec<String>,
     pub allowed_host_patterns: Vec<String>,
+    /// `workflow` (status mappings) or `open-closed`; a 0.1.0 component's is a workflow.
+    pub status_model: &'static str,
+    /// How often it asks for upkeep (contract 0.2.0), when it does.
+    pub maintenance_interval_secs: Option<u32>,
     /// What the component imports from the host and exports to it.
     pub imports: Vec<String>,
     pub exports: Vec<String>,
@@ -58,6 +63,11 @@ pub async fn inspect(runtime: &Arc<Runtime>, path: &Path) -> Result<Inspection, 
             .collect(),
         url_fields: info.url_fields,
         allowed_host_patterns: info.allowed_host_patterns,
+        status_model: match info.status_model {
+            StatusModel::Workflow => "workflow",
+            StatusModel::OpenClosed => "open-closed",
+        },
+        maintenance_interval_secs: info.maintenance_interval_secs,
         imports: module.imports.clone(),
         exports: module.exports.clone(),
     })
