@@ -13,7 +13,7 @@ use super::jobs::call_failure;
 use super::{Domain, DomainError};
 use crate::plugins::Plugin;
 use crate::queue::Outcome;
-use crate::store::{self, Job, NewJob, StoreError};
+use crate::store::{self, Job, NewJob};
 use crate::time::now_ms;
 
 /// The job kind.
@@ -96,18 +96,9 @@ impl Domain {
                 error: "upkeep job without an integration".into(),
             });
         };
-        let integration = match self.store.integration(integration_id).await {
-            Ok(i) => i,
-            Err(StoreError::NotFound(_)) => {
-                return Ok(Outcome::note("the integration was uninstalled"));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let Some(plugin) = self.registry.provider(&integration.provider) else {
-            return Ok(Outcome::Retry {
-                error: format!("no plugin `{}` is loaded", integration.provider),
-                after: None,
-            });
+        let (integration, plugin) = match self.provider_for(integration_id).await? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
         };
         Ok(match plugin.maintain(integration).await {
             Ok(()) => Outcome::note("upkeep done"),

@@ -3,16 +3,19 @@
 //! change — except the tracker the change came from — and one per notifier of
 //! the organization. Each of those calls one plugin once.
 
+use std::sync::Arc;
+
 use sqlx::AnyConnection;
 
 use super::jobs::{GroupChange, GroupChanged, SyncPayload, call_failure};
 use super::{AfterCommit, Domain, DomainError};
+use crate::plugins::ProviderPlugin;
 use crate::plugins::contract::provider_types::{
     ExternalIssue, StatusMapping, StatusModel, UserRef,
 };
 use crate::plugins::contract::types::Identity;
 use crate::queue::Outcome;
-use crate::store::{self, GroupRow, Job, NewJob, StoreError, SyncFlag};
+use crate::store::{self, GroupRow, Integration, Job, NewJob, StoreError, SyncFlag};
 use crate::time::now_ms;
 
 impl Domain {
@@ -85,6 +88,29 @@ impl Domain {
         Ok(())
     }
 
+    /// The integration a provider job acts for and the plugin that serves it,
+    /// or how the job ends without them: done when the integration was
+    /// uninstalled, retried while its plugin is not loaded.
+    pub(super) async fn provider_for(
+        &self,
+        integration_id: i64,
+    ) -> Result<Result<(Integration, Arc<ProviderPlugin>), Outcome>, DomainError> {
+        let integration = match self.store.integration(integration_id).await {
+            Ok(i) => i,
+            Err(StoreError::NotFound(_)) => {
+                return Ok(Err(Outcome::note("the integration was uninstalled")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self.registry.provider(&integration.provider) {
+            Some(plugin) => Ok(Ok((integration, plugin))),
+            None => Ok(Err(Outcome::Retry {
+                error: format!("no plugin `{}` is loaded", integration.provider),
+                after: None,
+            })),
+        }
+    }
+
     /// Run a `sync_status` or `sync_assignee` job: one call to one tracker.
     pub(super) async fn run_sync(
         &self,
@@ -96,18 +122,9 @@ impl Domain {
                 error: "sync job without an integration or group".into(),
             });
         };
-        let integration = match self.store.integration(integration_id).await {
-            Ok(i) => i,
-            Err(StoreError::NotFound(_)) => {
-                return Ok(Outcome::note("the integration was uninstalled"));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let Some(plugin) = self.registry.provider(&integration.provider) else {
-            return Ok(Outcome::Retry {
-                error: format!("no plugin `{}` is loaded", integration.provider),
-                after: None,
-            });
+        let (integration, plugin) = match self.provider_for(integration_id).await? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
         };
         let issue = ExternalIssue {
             key: payload.key.clone(),

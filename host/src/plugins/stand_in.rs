@@ -53,48 +53,49 @@ impl StandIns {
         }
         for value in request.headers_mut().values_mut() {
             let Ok(text) = value.to_str() else { continue };
-            if !text.contains(PREFIX) {
-                continue;
+            if let Some(swapped) = self.swap(text, &mut used, |real| real.to_owned())? {
+                *value = http::HeaderValue::from_str(&swapped).map_err(|_| self.unusable(&used))?;
             }
-            let mut text = text.to_owned();
-            for s in &self.issued {
-                if text.contains(&s.token) {
-                    let real = s
-                        .value
-                        .as_ref()
-                        .map_err(|_| Unusable(s.secret.clone(), NotAHeaderValue))?;
-                    text = text.replace(&s.token, real);
-                    used.push(s.secret.clone());
-                }
-            }
-            *value = http::HeaderValue::from_str(&text)
-                .map_err(|_| Unusable(used.last().cloned().unwrap_or_default(), NotAHeaderValue))?;
         }
-        let uri = request.uri();
-        if let Some(pq) = uri.path_and_query().map(|p| p.as_str().to_owned())
-            && pq.contains(PREFIX)
-        {
-            let mut pq = pq;
-            for s in &self.issued {
-                if pq.contains(&s.token) {
-                    let real = s
-                        .value
-                        .as_ref()
-                        .map_err(|_| Unusable(s.secret.clone(), NotAHeaderValue))?;
-                    let encoded =
-                        percent_encoding::utf8_percent_encode(real, PATH_SEGMENT).to_string();
-                    pq = pq.replace(&s.token, &encoded);
-                    used.push(s.secret.clone());
-                }
-            }
-            let mut parts = uri.clone().into_parts();
-            parts.path_and_query = Some(pq.parse().map_err(|_| {
-                Unusable(used.last().cloned().unwrap_or_default(), NotAHeaderValue)
-            })?);
-            *request.uri_mut() = http::Uri::from_parts(parts)
-                .map_err(|_| Unusable(used.last().cloned().unwrap_or_default(), NotAHeaderValue))?;
+        let uri = request.uri().clone();
+        let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+        let encode =
+            |real: &str| percent_encoding::utf8_percent_encode(real, PATH_SEGMENT).to_string();
+        if let Some(swapped) = self.swap(pq, &mut used, encode)? {
+            let mut parts = uri.into_parts();
+            parts.path_and_query = Some(swapped.parse().map_err(|_| self.unusable(&used))?);
+            *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| self.unusable(&used))?;
         }
         Ok(used)
+    }
+
+    /// `text` with every stand-in in it replaced by `render(secret value)`,
+    /// or none when it holds none; the secrets used are added to `used`.
+    fn swap(
+        &self,
+        text: &str,
+        used: &mut Vec<String>,
+        render: impl Fn(&str) -> String,
+    ) -> Result<Option<String>, Unusable> {
+        if !text.contains(PREFIX) {
+            return Ok(None);
+        }
+        let mut text = text.to_owned();
+        for s in &self.issued {
+            if text.contains(&s.token) {
+                let real = s
+                    .value
+                    .as_ref()
+                    .map_err(|_| Unusable(s.secret.clone(), NotAHeaderValue))?;
+                text = text.replace(&s.token, &render(real));
+                used.push(s.secret.clone());
+            }
+        }
+        Ok(Some(text))
+    }
+
+    fn unusable(&self, used: &[String]) -> Unusable {
+        Unusable(used.last().cloned().unwrap_or_default(), NotAHeaderValue)
     }
 }
 
