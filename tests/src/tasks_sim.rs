@@ -12,8 +12,11 @@
 //! * [`TasksSim::hand_out_session`]: every authenticated answer carries `x-tasks-session`,
 //!   which the plugin remembers (`secrets.remember`) and sends back with later calls.
 //!
+//! The `tasks-legacy` plugin (`tests/plugins/tasks-legacy`, contract 0.1.0) speaks the same
+//! API: nothing here depends on which plugin calls.
+//!
 //! [`webhook`] and friends build deliveries signed the way Tasks signs them, for the host's
-//! [`TASKS_WEBHOOK`] route.
+//! [`TASKS_WEBHOOK`] route (or [`TASKS_LEGACY_WEBHOOK`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +39,9 @@ use crate::sim::{RecordedRequest, Recorder, SimServer};
 
 /// The `tasks` plugin's webhook route.
 pub const TASKS_WEBHOOK: &str = "/extensions/tasks/webhook/";
+
+/// The `tasks-legacy` plugin's webhook route (the same deliveries, to the 0.1.0 provider).
+pub const TASKS_LEGACY_WEBHOOK: &str = "/extensions/tasks-legacy/webhook/";
 
 /// `/api/issues/{key}`.
 pub fn issue_path(key: &str) -> String {

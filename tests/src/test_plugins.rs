@@ -16,6 +16,7 @@ pub const TEST_PLUGIN_CRATES: &[&str] = &[
     "trackbridge-test-plugin-wrong-contract",
     "trackbridge-test-plugin-route-hijack",
     "trackbridge-test-plugin-tasks",
+    "trackbridge-test-plugin-tasks-legacy",
 ];
 
 /// The built `.wasm` of a test plugin crate. Blocking; panics when the build fails.
