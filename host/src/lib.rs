@@ -11,6 +11,7 @@
 //! - [`api`] is the HTTP surface: the admin API and the plugins' webhook routes.
 
 pub mod api;
+pub mod console;
 pub mod domain;
 pub mod listener;
 pub mod metrics;

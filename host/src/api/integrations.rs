@@ -176,7 +176,10 @@ pub async fn save_config(
 
 /// `open_closed`: the provider's issues are open or closed, so outbound
 /// status sync is a switch (`true` / `false`) instead of a mapping table.
-fn parse_config(body: Map<String, Value>, open_closed: bool) -> Result<ConfigUpdate, ApiError> {
+pub(crate) fn parse_config(
+    body: Map<String, Value>,
+    open_closed: bool,
+) -> Result<ConfigUpdate, ApiError> {
     let mut update = ConfigUpdate::default();
     for (key, value) in body {
         match key.as_str() {

@@ -6,7 +6,7 @@ mod auth;
 mod error;
 mod health;
 mod identities;
-mod integrations;
+pub(crate) mod integrations;
 mod openapi;
 mod plugins;
 mod queue;
@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .nest("/console", crate::console::router())
         .fallback(webhooks::dispatch)
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::listener::body_deadline(body_timeout, metrics.clone(), request, next)

@@ -119,7 +119,7 @@ pub struct JobFilter {
     pub limit: i64,
 }
 
-const JOB_VIEW_COLUMNS: &str = "id, kind, integration_id, group_id, state, attempts, dedup_key, \
+pub(super) const JOB_VIEW_COLUMNS: &str = "id, kind, integration_id, group_id, state, attempts, dedup_key, \
      event_time, run_after, last_error, last_failed_at, note, created_at, finished_at, verified_by, handled_by";
 
 /// Write `job` (pending, due now) on `conn`, typically inside the transaction
@@ -189,7 +189,7 @@ pub(super) fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job> {
     })
 }
 
-fn view_from_row(row: &sqlx::any::AnyRow) -> Result<JobView> {
+pub(super) fn view_from_row(row: &sqlx::any::AnyRow) -> Result<JobView> {
     Ok(JobView {
         id: row.try_get(0)?,
         kind: row.try_get(1)?,

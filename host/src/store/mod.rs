@@ -2,6 +2,7 @@
 //! (default) and PostgreSQL. Queries use `$n` placeholders, which both accept.
 
 mod claims;
+mod console_queries;
 mod directory;
 mod groups;
 mod identities;
@@ -17,6 +18,7 @@ mod unavailable;
 mod write;
 
 pub use claims::*;
+pub use console_queries::*;
 pub use directory::*;
 pub use groups::*;
 pub use identities::*;
