@@ -2,21 +2,41 @@
 //! credentials masked.
 
 use serde_json::Value;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 /// What a masked value is shown as.
 pub const MASK: &str = "••••";
 
+/// How times are shown, and how `datetime-local` inputs take them.
+const SHOWN: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+const INPUT: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]");
+
+/// What a filter's time may look like (read as UTC).
+const ACCEPTED: &[&[BorrowedFormatItem<'_>]] = &[
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    format_description!("[year]-[month]-[day]T[hour]:[minute]"),
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    format_description!("[year]-[month]-[day] [hour]:[minute]"),
+];
+const DATE: &[BorrowedFormatItem<'_>] = format_description!("[year]-[month]-[day]");
+
+fn at(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+fn shown(ms: i64, format: &[BorrowedFormatItem<'_>]) -> String {
+    at(ms)
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| format!("{ms} ms since the epoch"))
+}
+
 /// `2026-12-03 15:35:31 UTC` for milliseconds since the epoch.
 pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    shown(ms, SHOWN)
 }
 
 pub fn utc_opt(ms: Option<i64>) -> String {
@@ -25,39 +45,22 @@ pub fn utc_opt(ms: Option<i64>) -> String {
 
 /// `YYYY-MM-DDTHH:MM` (UTC), as a `datetime-local` input takes it.
 pub fn utc_input(ms: i64) -> String {
-    let s = utc(ms);
-    format!("{}T{}", &s[..10], &s[11..16])
+    shown(ms, INPUT)
 }
 
 /// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM[:SS]`, read as
-/// UTC, to milliseconds.
+/// UTC, to milliseconds; a date that does not exist (February 30) is none.
 pub fn parse_utc(text: &str) -> Option<i64> {
     let text = text
         .trim()
         .trim_end_matches("UTC")
         .trim_end_matches('Z')
         .trim();
-    let (date, time) = match text.split_once(['T', ' ']) {
-        Some((d, t)) => (d, t),
-        None => (text, "00:00"),
-    };
-    let mut date_parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (
-        date_parts.next()??,
-        date_parts.next()??,
-        date_parts.next()??,
-    );
-    if date_parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut time_parts = time.split(':').map(|p| p.parse::<i64>().ok());
-    let hh = time_parts.next()??;
-    let mm = time_parts.next().unwrap_or(Some(0))?;
-    let ss = time_parts.next().unwrap_or(Some(0))?;
-    if !(0..24).contains(&hh) || !(0..60).contains(&mm) || !(0..61).contains(&ss) {
-        return None;
-    }
-    Some((days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss) * 1000)
+    let time = ACCEPTED
+        .iter()
+        .find_map(|f| PrimitiveDateTime::parse(text, f).ok())
+        .or_else(|| Date::parse(text, DATE).ok().map(Date::midnight))?;
+    i64::try_from(time.assume_utc().unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// `3 h 12 min`, `45 s`: how long ago `ms` was at `now`.
@@ -69,30 +72,6 @@ pub fn age(ms: i64, now: i64) -> String {
         3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
-}
-
-// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Whether a header or JSON field of this name holds a credential.
@@ -156,6 +135,8 @@ mod tests {
         assert_eq!(parse_utc("2024-11-23 13:53"), Some(1_732_369_980_000));
         assert_eq!(parse_utc("2024-11-23"), Some(1_732_320_000_000));
         assert_eq!(parse_utc("2024-13-01"), None);
+        assert_eq!(parse_utc("2024-02-30"), None);
+        assert_eq!(parse_utc("2024-11-23T13:53:20Z"), Some(1_732_370_000_000));
         assert_eq!(parse_utc("yesterday"), None);
         assert_eq!(utc_input(1_732_370_000_123), "2024-11-23T13:53");
     }
