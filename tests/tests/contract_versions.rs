@@ -521,7 +521,7 @@ async fn a_provider_asking_for_upkeep_gets_one_maintain_call_per_interval_until_
     for pair in calls.windows(2) {
         let gap = pair[1].received_at - pair[0].received_at;
         ensure!(
-            gap >= Duration::from_millis(500),
+            gap >= Duration::from_millis(200),
             "one call per interval, not more: {gap:?} apart"
         );
     }
