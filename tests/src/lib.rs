@@ -9,6 +9,7 @@
 //! * [`fixtures::fixture`] — the fixture files in `tests/fixtures`.
 
 pub mod api;
+pub mod browser;
 pub mod discord_sim;
 pub mod fixtures;
 pub mod host;
