@@ -87,23 +87,14 @@ impl Host for CallState {
         &mut self,
         external_id: String,
     ) -> wasmtime::Result<Option<WitIntegration>> {
-        let found = self.find_integration(&external_id).await?;
-        Ok(found.map(|integration| {
-            let wit = to_wit(&integration);
-            self.select(integration);
-            wit
-        }))
+        self.select_shown(&external_id, to_wit).await
     }
 
     async fn lookup_integration(
         &mut self,
         external_id: String,
     ) -> wasmtime::Result<Option<WitIntegration>> {
-        Ok(self
-            .find_integration(&external_id)
-            .await?
-            .as_ref()
-            .map(to_wit))
+        self.lookup_shown(&external_id, to_wit).await
     }
 
     async fn public_url(&mut self) -> String {
@@ -136,6 +127,31 @@ impl CallState {
                 .await
                 .map_err(|e| wasmtime::Error::new(HostUnavailable(e.to_string())))
         }
+    }
+
+    /// `select-integration`: this plugin's integration with `external_id`
+    /// becomes the current one; `show` is how the caller's contract version
+    /// shows it.
+    pub(super) async fn select_shown<T>(
+        &mut self,
+        external_id: &str,
+        show: fn(&Integration) -> T,
+    ) -> wasmtime::Result<Option<T>> {
+        let found = self.find_integration(external_id).await?;
+        Ok(found.map(|integration| {
+            let shown = show(&integration);
+            self.select(integration);
+            shown
+        }))
+    }
+
+    /// `lookup-integration`: the same, without making it current.
+    pub(super) async fn lookup_shown<T>(
+        &mut self,
+        external_id: &str,
+        show: fn(&Integration) -> T,
+    ) -> wasmtime::Result<Option<T>> {
+        Ok(self.find_integration(external_id).await?.as_ref().map(show))
     }
 
     pub(super) fn cache_get_value(&self, key: &str) -> Option<Vec<u8>> {

@@ -23,6 +23,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+use super::latest::trackbridge::plugin::host::Host as New;
 use trackbridge::plugin::host::{Host, Level};
 pub use trackbridge::plugin::provider_types as old;
 use trackbridge::plugin::types as old_types;
@@ -62,7 +63,7 @@ impl old_notifier::Host for CallState {}
 
 impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) {
-        use super::latest::trackbridge::plugin::host::{Host as New, Level as L};
+        use super::latest::trackbridge::plugin::host::Level as L;
         let level = match level {
             Level::Trace => L::Trace,
             Level::Debug => L::Debug,
@@ -74,7 +75,7 @@ impl Host for CallState {
     }
 
     async fn now_ms(&mut self) -> u64 {
-        crate::time::now_ms().max(0) as u64
+        New::now_ms(self).await
     }
 
     async fn current_integration(&mut self) -> Option<old_types::Integration> {
@@ -85,27 +86,18 @@ impl Host for CallState {
         &mut self,
         external_id: String,
     ) -> wasmtime::Result<Option<old_types::Integration>> {
-        let found = self.find_integration(&external_id).await?;
-        Ok(found.map(|i| {
-            let old = integration(&i);
-            self.select(i);
-            old
-        }))
+        self.select_shown(&external_id, integration).await
     }
 
     async fn lookup_integration(
         &mut self,
         external_id: String,
     ) -> wasmtime::Result<Option<old_types::Integration>> {
-        Ok(self
-            .find_integration(&external_id)
-            .await?
-            .as_ref()
-            .map(integration))
+        self.lookup_shown(&external_id, integration).await
     }
 
     async fn public_url(&mut self) -> String {
-        self.services.public_url.clone()
+        New::public_url(self).await
     }
 
     async fn cache_get(&mut self, key: String) -> Option<Vec<u8>> {
