@@ -184,11 +184,44 @@ impl Browser {
         .await
     }
 
+    /// The sign-in form: its CSRF token and the pre-session cookie holding it.
+    async fn login_form(&self, https: bool) -> anyhow::Result<(Page, LoginForm)> {
+        let mut request = self.http.get(format!("{}/console/login", self.base));
+        if https {
+            request = request.header("x-forwarded-proto", "https");
+        }
+        let page = Browser::read(request.send().await?).await?.expect(200)?;
+        let form = LoginForm::of(&page)?;
+        Ok((page, form))
+    }
+
+    /// Sign in as a browser does: load the form, then send it.
     async fn sign_in(&mut self, token: &str, https: bool) -> anyhow::Result<Page> {
+        let (_, form) = self.login_form(https).await?;
+        self.post_sign_in(token, Some(&form.csrf), Some(&form.cookie), https)
+            .await
+    }
+
+    /// `POST /console/login` with the form's `csrf` field and the pre-session
+    /// `cookie` as given (either may be left out, as a forged post would).
+    async fn post_sign_in(
+        &mut self,
+        token: &str,
+        csrf: Option<&str>,
+        cookie: Option<&str>,
+        https: bool,
+    ) -> anyhow::Result<Page> {
+        let mut form = vec![("token", token)];
+        if let Some(csrf) = csrf {
+            form.push(("csrf", csrf));
+        }
         let mut request = self
             .http
             .post(format!("{}/console/login", self.base))
-            .form(&[("token", token)]);
+            .form(&form);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("trackbridge_console_login={cookie}"));
+        }
         if https {
             request = request.header("x-forwarded-proto", "https");
         }
@@ -234,6 +267,48 @@ impl Browser {
             .next()
             .context("no CSRF token on the overview")
     }
+}
+
+/// What a sign-in form page hands the browser: the token in the form and
+/// the pre-session cookie's value and attributes.
+struct LoginForm {
+    csrf: String,
+    cookie: String,
+    set_cookie: String,
+}
+
+impl LoginForm {
+    fn of(page: &Page) -> anyhow::Result<LoginForm> {
+        let set_cookie = page
+            .set_cookie
+            .iter()
+            .find(|c| c.starts_with("trackbridge_console_login="))
+            .with_context(|| format!("no pre-session cookie: {:?}", page.set_cookie))?
+            .clone();
+        let cookie = set_cookie
+            .strip_prefix("trackbridge_console_login=")
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_default()
+            .to_owned();
+        let csrf = page
+            .attrs("form[action='/console/login'] input[name=csrf]", "value")?
+            .into_iter()
+            .next()
+            .context("no CSRF token in the sign-in form")?;
+        Ok(LoginForm {
+            csrf,
+            cookie,
+            set_cookie,
+        })
+    }
+}
+
+/// One number from `sql` on the test's database.
+async fn count(host: &TestHost, sql: &str) -> anyhow::Result<i64> {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(host.database().url()).await?;
+    Ok(sqlx::query_scalar(sql).fetch_one(&mut conn).await?)
 }
 
 /// Run `sql` on the test's database.
@@ -346,6 +421,96 @@ async fn sign_in_takes_only_the_admin_token_and_sets_a_strict_session_cookie() -
         .expect(303)?;
     let after = browser.get("/console").await?.expect(303)?;
     ensure!(after.location.as_deref() == Some("/console/login"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_without_the_form_token_makes_no_session() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let mut browser = Browser::new(&host)?;
+    let (_, form) = browser.login_form(false).await?;
+    ensure!(form.csrf.len() >= 32, "a random token: {}", form.csrf);
+    ensure!(form.cookie == form.csrf, "the form echoes its cookie");
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console/login",
+        "Max-Age=",
+    ] {
+        ensure!(
+            form.set_cookie.contains(part),
+            "{part} missing: {}",
+            form.set_cookie
+        );
+    }
+    ensure!(!form.set_cookie.contains("Secure"), "plain HTTP");
+    let (_, over_https) = Browser::new(&host)?.login_form(true).await?;
+    ensure!(over_https.set_cookie.contains("; Secure"));
+    ensure!(over_https.csrf != form.csrf, "each form has its own token");
+
+    // The right admin token, but not the form's token as its cookie holds it:
+    // no field, no cookie (a post from another site), a wrong field, and the
+    // token of another browser's form.
+    let forged: [(Option<&str>, Option<&str>); 5] = [
+        (None, None),
+        (Some(&form.csrf), None),
+        (None, Some(&form.cookie)),
+        (Some("forged"), Some(&form.cookie)),
+        (Some(&over_https.csrf), Some(&form.cookie)),
+    ];
+    let mut last = None;
+    for (csrf, cookie) in forged {
+        let refused = browser
+            .post_sign_in(ADMIN_TOKEN, csrf, cookie, false)
+            .await?
+            .expect(403)?;
+        ensure!(
+            !refused
+                .set_cookie
+                .iter()
+                .any(|c| c.starts_with("trackbridge_console=")),
+            "a session cookie: {:?}",
+            refused.set_cookie
+        );
+        ensure!(browser.cookie.is_none());
+        let alert = refused.texts("[role=alert]")?.concat();
+        ensure!(
+            alert.contains("security token is missing or wrong")
+                && alert.contains("Nothing was changed"),
+            "{}",
+            refused.body
+        );
+        last = Some(refused);
+    }
+    ensure!(count(&host, "SELECT COUNT(*) FROM console_sessions").await? == 0);
+    ensure!(count(&host, "SELECT COUNT(*) FROM console_audit").await? == 0);
+
+    // The refusal hands out a fresh form, which signs in.
+    let retry = LoginForm::of(&last.context("a refusal")?)?;
+    ensure!(retry.csrf != form.csrf && retry.cookie == retry.csrf);
+    let ok = browser
+        .post_sign_in(ADMIN_TOKEN, Some(&retry.csrf), Some(&retry.cookie), false)
+        .await?
+        .expect(303)?;
+    ensure!(browser.cookie.is_some(), "{:?}", ok.set_cookie);
+    ensure!(
+        ok.set_cookie
+            .iter()
+            .any(|c| c.starts_with("trackbridge_console_login=;") && c.contains("Max-Age=0")),
+        "the form's token is cleared: {:?}",
+        ok.set_cookie
+    );
+    browser.get("/console").await?.expect(200)?;
+    ensure!(count(&host, "SELECT COUNT(*) FROM console_sessions").await? == 1);
+
+    // With the first form's own pair it works too.
+    let mut other = Browser::new(&host)?;
+    other
+        .post_sign_in(ADMIN_TOKEN, Some(&form.csrf), Some(&form.cookie), false)
+        .await?
+        .expect(303)?;
+    ensure!(other.cookie.is_some());
+    ensure!(count(&host, "SELECT COUNT(*) FROM console_sessions").await? == 2);
     Ok(())
 }
 
