@@ -1152,3 +1152,102 @@ async fn a_plugin_version_uploaded_through_the_console_serves_and_rolls_back() -
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_page_shows_every_attempt_with_its_outcome() -> anyhow::Result<()> {
+    let jira = JiraSim::start(jira_auth()).await?;
+    let host = TestHost::start().await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup(api, &jira).await?;
+    let group = scenario.linked_group(api, "SEN-5").await?;
+    wait_queue_idle(api, QUEUE_WAIT).await?;
+    jira.recorder().clear();
+    // Jira fails the first two attempts, then takes the third.
+    jira.recorder().fail_next(2, 500);
+    api.update_group(group, &json!({"status": "resolved"}))
+        .await?
+        .expect(200)?;
+    let done = wait_for_jobs(&host, "kind=sync_status&state=done", 1).await?;
+    let id = done[0]["id"].as_i64().context("job id")?;
+    ensure!(done[0]["attempts"] == 3, "{}", done[0]);
+    ensure!(jira.issue("SEN-5").context("SEN-5")?.status_id == "10101");
+
+    let browser = Browser::signed_in(&host).await?;
+    let page = browser
+        .get(&format!("/console/deliveries/{id}"))
+        .await?
+        .expect(200)?;
+    let outcomes = page.attrs("table.attempts tr.attempt", "data-outcome")?;
+    ensure!(outcomes == ["retry", "retry", "done"], "{}", page.body);
+    ensure!(page.texts("tr.attempt td.number")? == ["1", "2", "3"]);
+    let words = page.texts("tr.attempt td.outcome")?;
+    ensure!(
+        words == ["failed; retried", "failed; retried", "succeeded"],
+        "the outcome in words, not by colour alone: {words:?}"
+    );
+    let errors = page.texts("tr.attempt td.error-text")?;
+    ensure!(
+        errors[..2].iter().all(|e| e.contains("500")) && errors[2] == "—",
+        "{errors:?}"
+    );
+    // The errors are the ones the job kept as its last error.
+    let last_error = job(&host, id).await?["last_error"]
+        .as_str()
+        .context("last error")?
+        .to_owned();
+    ensure!(errors[1] == last_error, "{errors:?} / {last_error}");
+    let next = page.texts("tr.attempt td.next-retry")?;
+    ensure!(
+        next[..2].iter().all(|t| t != "—") && next[2] == "—",
+        "{next:?}"
+    );
+
+    // A delivery that ran before attempts were kept still renders.
+    ensure!(
+        execute(
+            &host,
+            &format!("DELETE FROM job_attempts WHERE job_id = {id}")
+        )
+        .await?
+            == 3
+    );
+    let old = browser
+        .get(&format!("/console/deliveries/{id}"))
+        .await?
+        .expect(200)?;
+    ensure!(old.texts("tr.attempt")?.is_empty());
+    ensure!(
+        old.texts("#attempts-heading + p.empty")?
+            .concat()
+            .contains("last ran before the host kept each attempt"),
+        "{}",
+        old.body
+    );
+    ensure!(old.texts("dl.fields")?.concat().contains(&last_error));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_are_pruned_with_their_delivery() -> anyhow::Result<()> {
+    let jira = JiraSim::start(jira_auth()).await?;
+    let host = TestHost::start_with(|s| s.jobs.retention = Duration::from_secs(3)).await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup(api, &jira).await?;
+    scenario.linked_group(api, "SEN-5").await?;
+    let event = scenario.assignee_event("SEN-5", Some("bob@example.com"), now_ms());
+    deliver(&http_client(), &host.base_url(), &event, "d-prune").await?;
+    let done = wait_for_jobs(&host, "kind=webhook&state=done", 1).await?;
+    let id = done[0]["id"].as_i64().context("job id")?;
+    let attempts = format!("SELECT COUNT(*) FROM job_attempts WHERE job_id = {id}");
+    ensure!(count(&host, &attempts).await? == 1);
+    let deadline = tokio::time::Instant::now() + QUEUE_WAIT;
+    while count(&host, &format!("SELECT COUNT(*) FROM jobs WHERE id = {id}")).await? == 1 {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} not pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ensure!(count(&host, &attempts).await? == 0, "its attempts stay");
+    Ok(())
+}

@@ -10,7 +10,7 @@ use super::format::{MASK, is_sensitive, parse_utc, pretty_masked, utc, utc_input
 use super::session::Session;
 use super::{ConsoleError, enc, non_empty, page, see_other};
 use crate::api::AppState;
-use crate::store::{DeliveryFilter, JobView};
+use crate::store::{DeliveryFilter, JobAttempt, JobView};
 use crate::time::now_ms;
 
 const PAGE_SIZE: i64 = 50;
@@ -191,6 +191,39 @@ pub struct Field {
     pub value: String,
 }
 
+pub struct AttemptRow {
+    pub number: i64,
+    pub started: String,
+    pub finished: String,
+    /// The outcome's code (`done`, `retry`, `deferred`, `dead`), and in words.
+    pub outcome: String,
+    pub outcome_words: &'static str,
+    pub error: String,
+    pub next_retry: String,
+}
+
+fn attempt_row(a: JobAttempt) -> AttemptRow {
+    let outcome_words = match a.outcome.as_str() {
+        "done" => "succeeded",
+        "retry" => "failed; retried",
+        "deferred" => "database failed under it; run again, not counted",
+        "dead" => "failed; dead-lettered",
+        _ => "unknown",
+    };
+    AttemptRow {
+        number: a.attempt,
+        started: utc(a.started_at),
+        finished: utc(a.finished_at),
+        outcome: a.outcome,
+        outcome_words,
+        error: a
+            .error
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| "—".into()),
+        next_retry: utc_opt(a.next_retry_at),
+    }
+}
+
 #[derive(askama::Template)]
 #[template(path = "console/delivery.html")]
 struct DetailPage {
@@ -202,6 +235,7 @@ struct DetailPage {
     body: String,
     payload: String,
     replayable: bool,
+    attempts: Vec<AttemptRow>,
 }
 
 /// `GET /console/deliveries/{id}`.
@@ -212,6 +246,7 @@ pub async fn detail(
 ) -> Result<Response, ConsoleError> {
     let job = s.store.job(id).await?;
     let (payload, body) = s.store.job_payload(id).await?.unwrap_or_default();
+    let attempts = s.store.job_attempts(id).await?;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let now = now_ms();
     let next_retry = if job.state == "pending" && job.run_after > now {
@@ -286,6 +321,7 @@ pub async fn detail(
         body: body.as_deref().map(pretty_masked).unwrap_or_default(),
         payload: payload_text,
         replayable,
+        attempts: attempts.into_iter().map(attempt_row).collect(),
     })
 }
 

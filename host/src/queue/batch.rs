@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 use super::Runner;
 use super::policy::{DEFERRAL, Outcome, RetryPolicy, jitter, spread};
 use crate::plugins::scope::scoped;
-use crate::store::{self, Job, Recorded, Store};
+use crate::store::{self, Attempt, Job, Recorded, Store};
 use crate::time::now_ms;
 
 /// A prepared job, with what recording its result needs.
@@ -19,6 +19,8 @@ struct Ready<P> {
     id: i64,
     kind: String,
     attempts: i64,
+    /// When this attempt began (ms), for its row in the attempt history.
+    started_at: i64,
     handled_by: Option<String>,
     prepared: P,
 }
@@ -47,12 +49,14 @@ pub(super) async fn run<R: Runner>(
         let span = tracing::info_span!("job", id, kind = %kind, attempt = attempts);
         let runner = runner.clone();
         async move {
+            let started_at = now_ms();
             // Plugin log lines carry the job as their request id.
             let (prepared, handled_by) = scoped(format!("job-{id}"), runner.prepare(job)).await;
             Ready {
                 id,
                 kind,
                 attempts,
+                started_at,
                 handled_by,
                 prepared,
             }
@@ -155,6 +159,11 @@ async fn write<R: Runner>(
             owner,
             &record,
             job.handled_by.as_deref(),
+            &Attempt {
+                kind: &job.kind,
+                number: job.attempts,
+                started_at: job.started_at,
+            },
             now,
         )
         .await?

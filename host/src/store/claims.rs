@@ -101,56 +101,162 @@ impl Store {
     }
 }
 
+/// The attempt a result ends, for its row in `job_attempts`.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    pub kind: &'a str,
+    /// The job's attempt count as claimed (this attempt included).
+    pub number: i64,
+    pub started_at: i64,
+}
+
+impl<'a> Recorded<'a> {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Recorded::Done { .. } => "done",
+            Recorded::Retry { counted: true, .. } => "retry",
+            Recorded::Retry { counted: false, .. } => "deferred",
+            Recorded::Dead { .. } => "dead",
+        }
+    }
+
+    fn error(&self) -> Option<&'a str> {
+        match self {
+            Recorded::Done { .. } => None,
+            Recorded::Retry { error, .. } | Recorded::Dead { error } => Some(*error),
+        }
+    }
+
+    fn next_retry_at(&self) -> Option<i64> {
+        match self {
+            Recorded::Retry { run_after, .. } => Some(*run_after),
+            _ => None,
+        }
+    }
+
+    /// The update of the job's row, and how many parameters it takes.
+    fn update_sql(&self) -> (&'static str, usize) {
+        match self {
+            Recorded::Done { .. } => (
+                "UPDATE jobs SET state = 'done', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
+                 note = $3, finished_at = $4, handled_by = COALESCE($5, handled_by) \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+                5,
+            ),
+            Recorded::Retry { .. } => (
+                "UPDATE jobs SET state = 'pending', attempts = attempts - $7, lease_owner = NULL, lease_until = NULL, \
+                 last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+                7,
+            ),
+            Recorded::Dead { .. } => (
+                "UPDATE jobs SET state = 'dead', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
+                 last_error = $3, last_failed_at = $4, finished_at = $4, handled_by = COALESCE($5, handled_by) \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+                5,
+            ),
+        }
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Bind the parameters of [`Recorded::update_sql`], in its order.
+fn bind_update<'q>(
+    query: AnyQuery<'q>,
+    result: &Recorded<'q>,
+    id: i64,
+    owner: &'q str,
+    handled_by: Option<&'q str>,
+    now: i64,
+) -> AnyQuery<'q> {
+    let query = query.bind(id).bind(owner);
+    match result {
+        Recorded::Done { note } => query.bind(*note).bind(now).bind(handled_by),
+        Recorded::Retry {
+            error,
+            run_after,
+            counted,
+        } => query
+            .bind(*error)
+            .bind(now)
+            .bind(*run_after)
+            .bind(handled_by)
+            .bind(i64::from(!*counted)),
+        Recorded::Dead { error } => query.bind(*error).bind(now).bind(handled_by),
+    }
+}
+
+const ATTEMPT_COLUMNS: &str =
+    "job_id, kind, attempt, started_at, finished_at, outcome, error, next_retry_at";
+
+/// Bind an attempt's row after its job id (which the statement supplies).
+fn bind_attempt<'q>(
+    query: AnyQuery<'q>,
+    result: &Recorded<'q>,
+    attempt: &Attempt<'q>,
+    now: i64,
+) -> AnyQuery<'q> {
+    query
+        .bind(attempt.kind)
+        .bind(attempt.number)
+        .bind(attempt.started_at)
+        .bind(now)
+        .bind(result.outcome())
+        .bind(result.error())
+        .bind(result.next_retry_at())
+}
+
+/// `$first, $first+1, …`: the placeholders of an attempt's row after its job id.
+fn attempt_placeholders(first: usize) -> String {
+    (first..first + 7)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Record the result of job `id` on `conn`, typically in the transaction
-/// that writes its effects. False when `owner` no longer holds it (another
-/// worker took it over): then nothing is recorded.
+/// that writes its effects, and the attempt it ends in `job_attempts`. False
+/// when `owner` no longer holds it (another worker took it over): then
+/// nothing is recorded.
 pub async fn record_job(
     conn: &mut AnyConnection,
     id: i64,
     owner: &str,
     result: &Recorded<'_>,
     handled_by: Option<&str>,
+    attempt: &Attempt<'_>,
     now: i64,
 ) -> Result<bool> {
-    let query = match result {
-        Recorded::Done { note } => sqlx::query(
-            "UPDATE jobs SET state = 'done', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
-             note = $3, finished_at = $4, handled_by = COALESCE($5, handled_by) \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(*note)
-        .bind(now)
-        .bind(handled_by),
-        Recorded::Retry {
-            error,
-            run_after,
-            counted,
-        } => sqlx::query(
-            "UPDATE jobs SET state = 'pending', attempts = attempts - $7, lease_owner = NULL, lease_until = NULL, \
-             last_error = $3, last_failed_at = $4, run_after = $5, handled_by = COALESCE($6, handled_by) \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(*error)
-        .bind(now)
-        .bind(*run_after)
-        .bind(handled_by)
-        .bind(i64::from(!*counted)),
-        Recorded::Dead { error } => sqlx::query(
-            "UPDATE jobs SET state = 'dead', serial_key = NULL, lease_owner = NULL, lease_until = NULL, \
-             last_error = $3, last_failed_at = $4, finished_at = $4, handled_by = COALESCE($5, handled_by) \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(*error)
-        .bind(now)
-        .bind(handled_by),
-    };
-    Ok(query.execute(&mut *conn).await?.rows_affected() == 1)
+    let (update, params) = result.update_sql();
+    if conn.backend_name() == "PostgreSQL" {
+        // One statement: the attempt's row is inserted for the job's row the
+        // update matched, so the history adds no round trip to the batch.
+        let sql = format!(
+            "WITH recorded AS ({update} RETURNING id) \
+             INSERT INTO job_attempts ({ATTEMPT_COLUMNS}) SELECT id, {} FROM recorded",
+            attempt_placeholders(params + 1)
+        );
+        let query = bind_update(sqlx::query(&sql), result, id, owner, handled_by, now);
+        let query = bind_attempt(query, result, attempt, now);
+        return Ok(query.execute(&mut *conn).await?.rows_affected() == 1);
+    }
+    // SQLite runs in this process: a second statement costs no round trip.
+    let updated = bind_update(sqlx::query(update), result, id, owner, handled_by, now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        == 1;
+    if updated {
+        let sql = format!(
+            "INSERT INTO job_attempts ({ATTEMPT_COLUMNS}) VALUES ($1, {})",
+            attempt_placeholders(2)
+        );
+        bind_attempt(sqlx::query(&sql).bind(id), result, attempt, now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(updated)
 }
 
 /// `SAVEPOINT name`: what follows can be undone alone (`ROLLBACK TO`) while

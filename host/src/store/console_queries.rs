@@ -1,6 +1,7 @@
 //! What the operator console reads and writes beyond the API's queries: its
 //! sessions and audit record, the delivery log with its filters, a job's
-//! stored payload, dead letters grouped by cause, and every installation.
+//! stored payload and attempt history, dead letters grouped by cause, and
+//! every installation.
 
 use sqlx::Row;
 
@@ -42,6 +43,18 @@ pub struct DeliveryFilter {
     /// Only jobs with a smaller id (the next page).
     pub before: Option<i64>,
     pub limit: i64,
+}
+
+/// One attempt at a job, as the worker recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobAttempt {
+    pub attempt: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// `done`, `retry`, `deferred` or `dead`.
+    pub outcome: String,
+    pub error: Option<String>,
+    pub next_retry_at: Option<i64>,
 }
 
 /// Dead letters sharing an integration and an error.
@@ -192,6 +205,30 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Every recorded attempt at job `id`, oldest first (none for a job
+    /// that last ran before the history was kept).
+    pub async fn job_attempts(&self, id: i64) -> Result<Vec<JobAttempt>> {
+        let rows = sqlx::query(
+            "SELECT attempt, started_at, finished_at, outcome, error, next_retry_at \
+             FROM job_attempts WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobAttempt {
+                    attempt: r.try_get(0)?,
+                    started_at: r.try_get(1)?,
+                    finished_at: r.try_get(2)?,
+                    outcome: r.try_get(3)?,
+                    error: r.try_get(4)?,
+                    next_retry_at: r.try_get(5)?,
+                })
+            })
+            .collect()
     }
 
     /// Dead letters grouped by integration and last error, largest first.
