@@ -209,6 +209,7 @@ impl Server {
         );
         let (settings_http, grace) = (settings.http, settings.shutdown_grace);
         let metrics_for_http = metrics.clone();
+        let (stop, stopping) = watch::channel(false);
         let state = AppState {
             intake: queue::Intake::start(store.clone(), monitor.clone()),
             domain,
@@ -218,13 +219,13 @@ impl Server {
             metrics,
             monitor,
             settings: Arc::new(settings),
+            stopping: stopping.clone(),
         };
         let limits = HttpLimits {
             max_connections: listener::effective_max_connections(settings_http.max_connections),
             ..settings_http
         };
         let app = api::router(state);
-        let (stop, stopping) = watch::channel(false);
         let task = tokio::spawn(listener::serve(
             listener,
             app,

@@ -1251,3 +1251,129 @@ async fn attempts_are_pruned_with_their_delivery() -> anyhow::Result<()> {
     ensure!(count(&host, &attempts).await? == 0, "its attempts stay");
     Ok(())
 }
+
+/// Read `response` (an event stream) until `needle` shows or `within` passes;
+/// returns what was read and whether the stream ended.
+async fn read_stream(
+    response: &mut reqwest::Response,
+    needle: &str,
+    within: Duration,
+) -> anyhow::Result<(String, bool)> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut read = String::new();
+    while !read.contains(needle) {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Err(_) => break,
+            Ok(chunk) => match chunk? {
+                Some(bytes) => read.push_str(&String::from_utf8_lossy(&bytes)),
+                None => return Ok((read, true)),
+            },
+        }
+    }
+    Ok((read, false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_stream_needs_a_session_and_tells_of_a_new_delivery() -> anyhow::Result<()> {
+    let jira = JiraSim::start(jira_auth()).await?;
+    let host = TestHost::start().await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup(api, &jira).await?;
+    scenario.linked_group(api, "SEN-5").await?;
+    wait_queue_idle(api, QUEUE_WAIT).await?;
+
+    // Without a session: sent to sign in (htmx is told so), no stream.
+    let anonymous = Browser::new(&host)?;
+    let refused = anonymous.get("/console/live").await?.expect(303)?;
+    ensure!(refused.location.as_deref() == Some("/console/login"));
+    ensure!(refused.body.is_empty(), "{}", refused.body);
+    let forged = anonymous
+        .http
+        .get(format!("{}/console/live", host.base_url()))
+        .header("cookie", "trackbridge_console=not-a-session")
+        .header("hx-request", "true")
+        .send()
+        .await?;
+    ensure!(forged.status() == 401);
+    ensure!(
+        !forged
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .contains("event-stream")
+    );
+
+    let browser = Browser::signed_in(&host).await?;
+    // A client of its own: the stream outlives the page client's timeout.
+    let streaming = reqwest::Client::builder().no_proxy().build()?;
+    let mut response = browser
+        .with_cookie(streaming.get(format!("{}/console/live", host.base_url())))
+        .send()
+        .await?;
+    ensure!(response.status() == 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    ensure!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    // Nothing changes: nothing is said.
+    let (quiet, ended) = read_stream(&mut response, "event:", Duration::from_millis(2500)).await?;
+    ensure!(!ended && !quiet.contains("event:"), "{quiet}");
+
+    let event = scenario.assignee_event("SEN-5", Some("bob@example.com"), now_ms());
+    deliver(&http_client(), &host.base_url(), &event, "d-live").await?;
+    let (told, _) = read_stream(&mut response, "\n\n", Duration::from_secs(10)).await?;
+    ensure!(told.contains("event: change"), "no change event: {told:?}");
+
+    // Signed out, the stream ends.
+    let csrf = browser.csrf().await?;
+    browser
+        .post("/console/logout", &[("csrf", &csrf)])
+        .await?
+        .expect(303)?;
+    let (_, ended) = read_stream(&mut response, "\u{0}", Duration::from_secs(10)).await?;
+    ensure!(ended, "the stream outlived its session");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lists_offer_a_pause_control_and_name_what_they_refresh() -> anyhow::Result<()> {
+    let host = TestHost::start().await?;
+    let browser = Browser::signed_in(&host).await?;
+    for (path, region) in [
+        ("/console", "overview"),
+        ("/console/deliveries?kind=webhook", "rows"),
+        ("/console/dead-letters", "dead-list"),
+    ] {
+        let page = browser.get(path).await?.expect(200)?;
+        let button = "button#live-toggle[type=button][aria-pressed=false]";
+        ensure!(
+            page.texts(button)? == ["Pause live updates"],
+            "{path}: {}",
+            page.body
+        );
+        ensure!(page.attrs(button, "aria-controls")? == [region]);
+        ensure!(page.attrs(&format!("#{region}"), "data-live")? == [path]);
+        ensure!(page.attrs("#live-status", "role")? == ["status"]);
+        ensure!(
+            page.body.contains("/console/static/live.js"),
+            "{path} loads the live script"
+        );
+        ensure!(!page.body.contains("every 10s"), "{path} still polls");
+    }
+    let script = browser.get("/console/static/live.js").await?.expect(200)?;
+    for part in [
+        "EventSource(\"/console/live\")",
+        "\"change\"",
+        "live-toggle",
+    ] {
+        ensure!(script.body.contains(part), "{part} missing from live.js");
+    }
+    Ok(())
+}

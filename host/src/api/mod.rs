@@ -42,6 +42,9 @@ pub struct AppState {
     /// Readiness, measured in the background.
     pub monitor: Arc<Monitor>,
     pub settings: Arc<Settings>,
+    /// Turns true when the server stops: long-lived responses (the console's
+    /// live streams) end then instead of holding the shutdown for its grace.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The largest plugin module the API accepts.

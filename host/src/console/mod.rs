@@ -1,6 +1,6 @@
 //! The operator console under `/console`: server-rendered pages (askama
-//! templates checked at compile time), one stylesheet and a vendored htmx,
-//! embedded in the binary. Every page works without JavaScript; every change
+//! templates checked at compile time), one stylesheet, a vendored htmx and
+//! the small script that keeps lists live, embedded in the binary. Every page works without JavaScript; every change
 //! needs a signed-in session and the session's CSRF token, and is recorded
 //! in the audit table.
 
@@ -9,6 +9,7 @@ mod dead_letters;
 mod deliveries;
 pub mod format;
 mod integrations;
+mod live;
 mod overview;
 mod plugins;
 pub mod session;
@@ -26,6 +27,7 @@ const MAX_PLUGIN_BYTES: usize = 64 << 20;
 
 const STYLESHEET: &str = include_str!("../../static/console/console.css");
 const HTMX: &str = include_str!("../../static/console/htmx.min.js");
+const LIVE: &str = include_str!("../../static/console/live.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,8 +56,10 @@ pub fn router() -> Router<AppState> {
         .route("/integrations/{id}", get(integrations::show))
         .route("/integrations/{id}/config", post(integrations::save))
         .route("/audit", get(audit::show))
+        .route("/live", get(live::stream))
         .route("/static/console.css", get(stylesheet))
         .route("/static/htmx.min.js", get(htmx))
+        .route("/static/live.js", get(live_script))
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -69,6 +73,13 @@ async fn htmx() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         HTMX,
+    )
+}
+
+async fn live_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        LIVE,
     )
 }
 

@@ -269,6 +269,33 @@ impl Store {
         .await?)
     }
 
+    /// What moves when a console list's data changes: the newest job, the
+    /// newest attempt (every state change of a job records one) and the
+    /// integrations' change counter — `None` once the session whose id
+    /// hashes to `id_hash` is gone or expired. Index lookups only; the
+    /// connection goes back to the pool when this returns.
+    pub async fn console_change_marker(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<(i64, i64, i64)>> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM jobs), \
+             (SELECT COALESCE(MAX(id), 0) FROM job_attempts), \
+             (SELECT COALESCE(MAX(value), 0) FROM integrations_generation), \
+             (SELECT COUNT(*) FROM console_sessions WHERE id_hash = $1 AND expires_at > $2)",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let signed_in: i64 = row.try_get(3)?;
+        if signed_in == 0 {
+            return Ok(None);
+        }
+        Ok(Some((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+    }
+
     /// Every active installation: `(organization, integration)`.
     pub async fn all_installations(&self) -> Result<Vec<(i64, i64)>> {
         let rows = sqlx::query(
