@@ -1377,3 +1377,184 @@ async fn the_lists_offer_a_pause_control_and_name_what_they_refresh() -> anyhow:
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_mappings_are_added_listed_and_deleted_through_the_api_checks()
+-> anyhow::Result<()> {
+    let jira = JiraSim::start(jira_auth()).await?;
+    let host = TestHost::start().await?;
+    let api = host.api();
+    let scenario = JiraScenario::setup(api, &jira).await?;
+    let (org, integration) = (scenario.org, scenario.integration);
+    let browser = Browser::signed_in(&host).await?;
+    let csrf = browser.csrf().await?;
+    let page_path = format!("/console/integrations/{integration}?org={org}");
+    let add = format!("/console/integrations/{integration}/identities?org={org}");
+    let api_list = format!("/api/organizations/{org}/identities?integration_id={integration}");
+    let bob = scenario.bob.to_string();
+
+    let empty = browser.get(&page_path).await?.expect(200)?;
+    ensure!(empty.texts("tr.identity")?.is_empty());
+    ensure!(
+        empty.unlabelled_controls()?.is_empty(),
+        "{:?}",
+        empty.unlabelled_controls()?
+    );
+
+    // Without the session's CSRF token: refused, nothing stored.
+    browser
+        .post(&add, &[("external_id", "583291"), ("user", &bob)])
+        .await?
+        .expect(403)?;
+    browser
+        .post(
+            &add,
+            &[
+                ("csrf", "forged"),
+                ("external_id", "583291"),
+                ("user", &bob),
+            ],
+        )
+        .await?
+        .expect(403)?;
+    ensure!(api.get(&api_list).await?.expect(200)? == json!([]));
+
+    // The API's checks, its refusals in its words: a blank id, someone who is
+    // not a member of the organization.
+    let blank = browser
+        .post(
+            &add,
+            &[("csrf", &csrf), ("external_id", "  "), ("user", &bob)],
+        )
+        .await?
+        .expect(400)?;
+    ensure!(
+        blank.texts("#identities span.refusal")?
+            == ["external_id is required: the tracker's stable id of its user"],
+        "{}",
+        blank.body
+    );
+    let outsider =
+        trackbridge_e2e::api::id_of(&api.create_user("eve", &[("eve@example.com", true)]).await?)?;
+    let api_refusal = api
+        .post(
+            &format!("/api/organizations/{org}/identities"),
+            &json!({"integration_id": integration, "external_id": "777", "user_id": outsider}),
+        )
+        .await?
+        .expect(400)?;
+    let not_member = browser
+        .post(
+            &add,
+            &[
+                ("csrf", &csrf),
+                ("external_id", "777"),
+                ("login", "eve-at-jira"),
+                ("user", &outsider.to_string()),
+            ],
+        )
+        .await?
+        .expect(400)?;
+    ensure!(
+        not_member.texts("#identities span.refusal")?
+            == [api_refusal["error"].as_str().context("the API's words")?],
+        "{}",
+        not_member.body
+    );
+    // What was typed is kept for correcting.
+    ensure!(not_member.attrs("#identity-login", "value")? == ["eve-at-jira"]);
+    ensure!(api.get(&api_list).await?.expect(200)? == json!([]));
+
+    let added = browser
+        .post(
+            &add,
+            &[
+                ("csrf", &csrf),
+                ("external_id", " 583291 "),
+                ("login", "octobob"),
+                ("user", &bob),
+            ],
+        )
+        .await?
+        .expect(303)?;
+    let location = added.location.context("a redirect")?;
+    let stored = api.get(&api_list).await?.expect(200)?;
+    ensure!(
+        stored.as_array().map(Vec::len) == Some(1)
+            && stored[0]["external_id"] == "583291"
+            && stored[0]["login"] == "octobob"
+            && stored[0]["user_id"] == scenario.bob,
+        "{stored}"
+    );
+    let mapping = stored[0]["id"].as_i64().context("mapping id")?;
+    let listed = browser.get(&location).await?.expect(200)?;
+    ensure!(listed.texts("[role=status]")?.concat().contains("added"));
+    ensure!(listed.texts("tr.identity td.external-id")? == ["583291"]);
+    ensure!(listed.texts("tr.identity td.login")? == ["octobob"]);
+    ensure!(listed.texts("tr.identity td.user")? == [bob.clone()]);
+    // The same tracker user twice: the API's conflict.
+    let twice = browser
+        .post(
+            &add,
+            &[("csrf", &csrf), ("external_id", "583291"), ("user", &bob)],
+        )
+        .await?
+        .expect(409)?;
+    ensure!(!twice.texts("#identities span.refusal")?.is_empty());
+
+    let delete =
+        format!("/console/integrations/{integration}/identities/{mapping}/delete?org={org}");
+    ensure!(
+        listed.attrs("tr.identity form", "action")? == [delete.clone()],
+        "{}",
+        listed.body
+    );
+    browser.post(&delete, &[]).await?.expect(403)?;
+    browser
+        .post(&delete, &[("csrf", "forged")])
+        .await?
+        .expect(403)?;
+    ensure!(
+        api.get(&api_list)
+            .await?
+            .expect(200)?
+            .as_array()
+            .map(Vec::len)
+            == Some(1)
+    );
+    // Not a mapping of this integration: not found, nothing deleted.
+    browser
+        .post(
+            &format!(
+                "/console/integrations/{integration}/identities/{}/delete?org={org}",
+                mapping + 1000
+            ),
+            &[("csrf", &csrf)],
+        )
+        .await?
+        .expect(404)?;
+    browser
+        .post(&delete, &[("csrf", &csrf)])
+        .await?
+        .expect(303)?;
+    ensure!(api.get(&api_list).await?.expect(200)? == json!([]));
+    let after = browser.get(&page_path).await?.expect(200)?;
+    ensure!(after.texts("tr.identity")?.is_empty());
+
+    let audit = browser.get("/console/audit").await?.expect(200)?;
+    let what = audit.texts("td.what")?;
+    ensure!(
+        what == [
+            "deleted an identity mapping",
+            "added an identity mapping",
+            "signed in"
+        ],
+        "{what:?}"
+    );
+    let target = audit.texts("td.target")?;
+    ensure!(
+        target[0].contains("tracker user 583291") && target[1].contains(&format!("user {bob}")),
+        "{target:?}"
+    );
+    Ok(())
+}

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::resources::Body;
 use super::{ApiError, AppState};
-use crate::store::{IdentityRefused, NewIdentity};
+use crate::store::{Identity, IdentityRefused, NewIdentity};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,31 +26,43 @@ pub async fn create(
     Path(org): Path<i64>,
     Body(input): Body<NewIdentityBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if input.external_id.trim().is_empty() {
+    let identity = create_identity(
+        &s,
+        org,
+        NewIdentity {
+            integration_id: input.integration_id,
+            external_id: &input.external_id,
+            user_id: input.user_id,
+            login: input.login.as_deref(),
+            name: input.name.as_deref(),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(identity)))
+}
+
+/// Make a mapping as `POST /api/organizations/{org}/identities` does, its
+/// checks and its refusals in its words (the console makes them here too).
+pub(crate) async fn create_identity(
+    s: &AppState,
+    org: i64,
+    new: NewIdentity<'_>,
+) -> Result<Identity, ApiError> {
+    let external_id = new.external_id.trim();
+    if external_id.is_empty() {
         return Err(ApiError::BadRequest(
             "external_id is required: the tracker's stable id of its user".into(),
         ));
     }
-    let identity = s
-        .store
-        .create_identity(
-            org,
-            NewIdentity {
-                integration_id: input.integration_id,
-                external_id: input.external_id.trim(),
-                user_id: input.user_id,
-                login: input.login.as_deref(),
-                name: input.name.as_deref(),
-            },
-        )
+    s.store
+        .create_identity(org, NewIdentity { external_id, ..new })
         .await
         .map_err(|e| match e {
             IdentityRefused::NotInstalled(_) | IdentityRefused::NotAMember(_) => {
                 ApiError::BadRequest(e.to_string())
             }
             IdentityRefused::Store(e) => e.into(),
-        })?;
-    Ok((StatusCode::CREATED, Json(identity)))
+        })
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@
 mod auth;
 mod error;
 mod health;
-mod identities;
+pub(crate) mod identities;
 pub(crate) mod integrations;
 mod openapi;
 mod plugins;

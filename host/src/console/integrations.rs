@@ -2,7 +2,7 @@
 //! installation (status and assignee, each direction), its status-mapping
 //! table, saved through the validation of
 //! `PUT /api/organizations/{org}/integrations/{id}/config`, and its
-//! identity mappings.
+//! identity mappings (added and deleted in [`super::identities`]).
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -35,8 +35,10 @@ const SWITCHES: &[(&str, &str)] = &[
 
 #[derive(Deserialize, Default)]
 pub struct OrgQuery {
-    org: Option<String>,
+    pub(super) org: Option<String>,
     saved: Option<String>,
+    /// `added` or `deleted`: an identity mapping changed.
+    identity: Option<String>,
 }
 
 pub struct Switch {
@@ -53,11 +55,25 @@ pub struct MappingRow {
 }
 
 pub struct IdentityRow {
+    pub id: i64,
     pub external_id: String,
     pub login: String,
     pub name: String,
     pub user_id: i64,
     pub created: String,
+}
+
+/// The add-a-mapping form as sent, shown again with the refusal when it
+/// was refused.
+#[derive(Default)]
+pub struct IdentityForm {
+    pub external_id: String,
+    pub login: String,
+    pub name: String,
+    pub user: String,
+    pub error: Option<String>,
+    /// A mapping was added or deleted.
+    pub changed: Option<&'static str>,
 }
 
 #[derive(askama::Template)]
@@ -75,13 +91,18 @@ struct IntegrationPage {
     switches: Vec<Switch>,
     mappings: Vec<MappingRow>,
     identities: Vec<IdentityRow>,
+    identity_form: IdentityForm,
     error: Option<String>,
     saved: bool,
 }
 
 /// The organization the page is about: `?org=`, else the only one that
 /// installed the integration.
-async fn org_of(s: &AppState, id: i64, org: &Option<String>) -> Result<i64, ConsoleError> {
+pub(super) async fn org_of(
+    s: &AppState,
+    id: i64,
+    org: &Option<String>,
+) -> Result<i64, ConsoleError> {
     if let Some(org) = non_empty(org) {
         return org
             .parse::<i64>()
@@ -103,13 +124,14 @@ async fn open_closed(s: &AppState, id: i64) -> Result<bool, ConsoleError> {
         .is_some_and(|p| p.info.status_model == StatusModel::OpenClosed))
 }
 
-async fn render(
+pub(super) async fn render(
     s: &AppState,
     session: &Session,
     id: i64,
     org: i64,
     error: Option<String>,
     saved: bool,
+    identity_form: IdentityForm,
 ) -> Result<Response, ConsoleError> {
     let view = s.store.integration_view(org, id).await?;
     let open_closed = open_closed(s, id).await?;
@@ -147,6 +169,7 @@ async fn render(
         .await?
         .into_iter()
         .map(|i| IdentityRow {
+            id: i.id,
             external_id: i.external_id,
             login: i.login.unwrap_or_default(),
             name: i.name.unwrap_or_default(),
@@ -168,6 +191,7 @@ async fn render(
         switches,
         mappings,
         identities,
+        identity_form,
         error,
         saved,
     })
@@ -181,7 +205,24 @@ pub async fn show(
     Query(q): Query<OrgQuery>,
 ) -> Result<Response, ConsoleError> {
     let org = org_of(&s, id, &q.org).await?;
-    render(&s, &session, id, org, None, q.saved.is_some()).await
+    let identity_form = IdentityForm {
+        changed: match q.identity.as_deref() {
+            Some("added") => Some("Identity mapping added."),
+            Some("deleted") => Some("Identity mapping deleted."),
+            _ => None,
+        },
+        ..IdentityForm::default()
+    };
+    render(
+        &s,
+        &session,
+        id,
+        org,
+        None,
+        q.saved.is_some(),
+        identity_form,
+    )
+    .await
 }
 
 /// The form as the API's JSON body: every switch shown (an unticked box is
@@ -248,8 +289,16 @@ pub async fn save(
     let update = match update {
         Ok(update) => update,
         Err(refusal) => {
-            let mut response =
-                render(&s, &session, id, org, Some(refusal.to_string()), false).await?;
+            let mut response = render(
+                &s,
+                &session,
+                id,
+                org,
+                Some(refusal.to_string()),
+                false,
+                IdentityForm::default(),
+            )
+            .await?;
             *response.status_mut() = axum::http::StatusCode::BAD_REQUEST;
             return Ok(response);
         }

@@ -8,6 +8,7 @@ mod audit;
 mod dead_letters;
 mod deliveries;
 pub mod format;
+mod identities;
 mod integrations;
 mod live;
 mod overview;
@@ -55,6 +56,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/integrations/{id}", get(integrations::show))
         .route("/integrations/{id}/config", post(integrations::save))
+        .route("/integrations/{id}/identities", post(identities::add))
+        .route(
+            "/integrations/{id}/identities/{identity}/delete",
+            post(identities::delete),
+        )
         .route("/audit", get(audit::show))
         .route("/live", get(live::stream))
         .route("/static/console.css", get(stylesheet))
