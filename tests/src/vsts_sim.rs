@@ -158,7 +158,7 @@ impl VstsSim {
             )
             .route(
                 &format!("{org}/_apis/hooks/subscriptions/{{id}}"),
-                delete(delete_subscription),
+                delete(delete_subscription).put(replace_subscription),
             )
             .route(
                 &format!("{org}/_apis/wit/workitems/{{id}}"),
@@ -447,34 +447,28 @@ async fn connection_data() -> Json<Value> {
     }))
 }
 
-async fn create_subscription(State(state): State<Shared>, body: Bytes) -> Response {
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return ado_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestException",
-            "The request body is not valid JSON.",
-        );
-    };
+/// The subscription in a create or replace request, or why Azure DevOps
+/// refuses it (400 `InvalidRequestException`).
+fn subscription_request(body: &Bytes) -> Result<Value, String> {
+    let body = serde_json::from_slice::<Value>(body)
+        .map_err(|_| "The request body is not valid JSON.".to_string())?;
     for key in ["publisherId", "eventType", "consumerId", "consumerActionId"] {
         if !body[key].is_string() {
-            return ado_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestException",
-                format!("{key} is required."),
-            );
+            return Err(format!("{key} is required."));
         }
     }
     if !body["consumerInputs"]["url"].is_string() {
-        return ado_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestException",
-            "consumerInputs.url is required.",
-        );
+        return Err("consumerInputs.url is required.".into());
     }
-    let mut s = state.lock().unwrap();
-    s.next_subscription += 1;
-    let id = format!("fd672255-8b6b-4769-9260-{:012}", s.next_subscription);
-    s.subscriptions.insert(id.clone(), body.clone());
+    Ok(body)
+}
+
+fn invalid_request(message: String) -> Response {
+    ado_error(StatusCode::BAD_REQUEST, "InvalidRequestException", message)
+}
+
+/// Azure DevOps' answer about subscription `id`, made from `body`.
+fn subscription_answer(s: &VstsState, id: &str, body: &Value) -> Response {
     let mut answer = fixture("sentry/vsts/create_subscription_response.json");
     answer["id"] = json!(id);
     answer["url"] = json!(format!(
@@ -492,6 +486,42 @@ async fn create_subscription(State(state): State<Shared>, body: Bytes) -> Respon
     }
     answer["consumerInputs"] = body["consumerInputs"].clone();
     Json(answer).into_response()
+}
+
+async fn create_subscription(State(state): State<Shared>, body: Bytes) -> Response {
+    let body = match subscription_request(&body) {
+        Ok(body) => body,
+        Err(why) => return invalid_request(why),
+    };
+    let mut s = state.lock().unwrap();
+    s.next_subscription += 1;
+    let id = format!("fd672255-8b6b-4769-9260-{:012}", s.next_subscription);
+    s.subscriptions.insert(id.clone(), body.clone());
+    subscription_answer(&s, &id, &body)
+}
+
+/// "Replace Subscription": the same id, the new body (and so the new secret).
+async fn replace_subscription(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let body = match subscription_request(&body) {
+        Ok(body) => body,
+        Err(why) => return invalid_request(why),
+    };
+    let mut s = state.lock().unwrap();
+    match s.subscriptions.get_mut(&id) {
+        Some(existing) => *existing = body.clone(),
+        None => {
+            return ado_error(
+                StatusCode::NOT_FOUND,
+                "SubscriptionNotFoundException",
+                format!("VS403217: Subscription {id} does not exist."),
+            );
+        }
+    }
+    subscription_answer(&s, &id, &body)
 }
 
 async fn delete_subscription(State(state): State<Shared>, Path(id): Path<String>) -> Response {

@@ -1,6 +1,6 @@
-//! Contract 0.1.0 and 0.2.0 served side by side: the built-in Jira Cloud
-//! provider (0.1.0) and the `tasks` test provider (0.2.0, `tests/plugins/tasks`)
-//! in one host, each through its webhook and outbound paths; people as
+//! Contract 0.2.0 end to end: the built-in Jira Cloud provider (a workflow)
+//! and the `tasks` test provider (open/closed, `tests/plugins/tasks`) in one
+//! host, each through its webhook and outbound paths; people as
 //! identities resolved by the host (verified email, else the operator's
 //! mapping, else recorded as unmatched); secrets a 0.2.0 plugin uses through
 //! handles without ever seeing them; and the open/closed status model, which
@@ -165,8 +165,7 @@ fn assignee_of(group: &Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_0_1_0_and_a_0_2_0_component_serve_side_by_side_through_webhooks_and_outbound_calls()
--> anyhow::Result<()> {
+async fn a_workflow_and_an_open_closed_provider_sync_one_group_both_ways() -> anyhow::Result<()> {
     let w = World::start().await?;
     let api = w.host.api();
     let plugins = api.get("/api/plugins").await?.expect(200)?;
@@ -176,8 +175,10 @@ async fn a_0_1_0_and_a_0_2_0_component_serve_side_by_side_through_webhooks_and_o
             .and_then(|ps| ps.iter().find(|p| p["name"] == name))
             .map(|p| p["contract"].clone())
     };
+    // Both on 0.2.0 since the built-in plugins moved; a 0.1.0 component
+    // beside a 0.2.0 one is `contract_v0_1_0.rs`'s test.
     ensure!(
-        contract("jira") == Some(json!("trackbridge:plugin@0.1.0"))
+        contract("jira") == Some(json!("trackbridge:plugin@0.2.0"))
             && contract("tasks") == Some(json!("trackbridge:plugin@0.2.0")),
         "{plugins}"
     );
@@ -188,8 +189,9 @@ async fn a_0_1_0_and_a_0_2_0_component_serve_side_by_side_through_webhooks_and_o
         .await?;
     w.tasks.put_issue("T-1");
 
-    // 0.2.0 inbound → 0.1.0 outbound: Tasks closes T-1; the group resolves and
-    // Jira (with the project's status mapping) is moved, Tasks is not echoed.
+    // Open/closed inbound → workflow outbound: Tasks closes T-1; the group
+    // resolves and Jira (with the project's status mapping) is moved, Tasks
+    // is not echoed.
     let closed = w
         .deliver("d-close", &event_body("closed", "T-1", None, 1_000))
         .await?;
@@ -211,8 +213,8 @@ async fn a_0_1_0_and_a_0_2_0_component_serve_side_by_side_through_webhooks_and_o
         "no echo to the tracker the change came from"
     );
 
-    // 0.1.0 inbound → 0.2.0 outbound: Jira assigns SEN-5 to bob; Tasks gets
-    // bob as the identity an operator mapped for him there.
+    // Jira inbound (a verified email) → Tasks outbound: Jira assigns SEN-5
+    // to bob; Tasks gets bob as the identity an operator mapped for him there.
     w.map("42", "bobcat", w.scenario.bob).await?;
     let payload = w.scenario.assignee_event("SEN-5", Some(BOB_EMAIL), 2_000);
     let (headers, body) = signed_webhook(&payload, "jira-assign-1");
@@ -544,7 +546,7 @@ async fn a_provider_asking_for_upkeep_gets_one_maintain_call_per_interval_until_
             .any(|j| j["state"] == "done" && j["note"] == "upkeep done")),
         "each upkeep is a job: {jobs}"
     );
-    // The 0.1.0 providers ask for none.
+    // The other providers (Jira) ask for none.
     let all = api
         .get("/api/jobs?kind=maintain&limit=1000")
         .await?

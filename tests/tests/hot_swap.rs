@@ -365,7 +365,7 @@ async fn an_operator_rolls_back_and_forward_and_every_version_is_recorded() -> a
         .context("next recorded")?;
     ensure!(recorded["sha256"] == sha.as_str());
     ensure!(recorded["size"] == std::fs::metadata(&next)?.len());
-    ensure!(recorded["contract"] == "trackbridge:plugin@0.1.0");
+    ensure!(recorded["contract"] == "trackbridge:plugin@0.2.0");
     ensure!(
         recorded["installed_by"] == "e2e-operator" && recorded["installed_at"].as_i64() > Some(0)
     );

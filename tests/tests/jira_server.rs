@@ -319,12 +319,15 @@ async fn installation_stores_metadata_and_registers_a_webhook_named_by_a_jwt() -
         ))
         .await?;
     ensure!(fetched.status == 200, "GET integration: {}", fetched.text);
-    for secret in [
-        "PRIVATE KEY",
-        ACCESS_TOKEN,
-        ACCESS_TOKEN_SECRET,
-        &webhook_secret(),
-    ] {
+    // The access token is OAuth 1.0a's token identifier, not a secret: it
+    // travels in clear in every request's Authorization header, a signature
+    // needs the private key, and the plugin must read it to build each base
+    // string (contract 0.2.0 shows a plugin no secret).
+    ensure!(
+        metadata["access_token"] == json!(ACCESS_TOKEN),
+        "metadata: {metadata}"
+    );
+    for secret in ["PRIVATE KEY", ACCESS_TOKEN_SECRET, &webhook_secret()] {
         ensure!(
             !fetched.text.contains(secret) && !i.to_string().contains(secret),
             "a secret is returned: {}",

@@ -21,7 +21,7 @@ async fn a_provider_is_described_with_its_contract_capabilities_and_interfaces()
     let dir = tokio::task::spawn_blocking(|| built("trackbridge_plugin_vsts.wasm")).await??;
     let i = inspect(&runtime().await?, &dir).await?;
     assert_eq!(i.world, "provider-plugin");
-    assert_eq!(i.contract, "trackbridge:plugin@0.1.0");
+    assert_eq!(i.contract, "trackbridge:plugin@0.2.0");
     assert_eq!(i.name, "vsts");
     assert_eq!(i.routes, ["POST /extensions/vsts/issue-updated/"]);
     assert_eq!(i.url_fields, ["organization_url", "graph_url"]);
@@ -29,14 +29,22 @@ async fn a_provider_is_described_with_its_contract_capabilities_and_interfaces()
     assert!(
         i.exports
             .iter()
-            .any(|e| e == "trackbridge:plugin/provider@0.1.0"),
+            .any(|e| e == "trackbridge:plugin/provider@0.2.0"),
         "{:?}",
         i.exports
     );
     assert!(
         i.imports
             .iter()
-            .any(|e| e == "trackbridge:plugin/host@0.1.0"),
+            .any(|e| e == "trackbridge:plugin/host@0.2.0"),
+        "{:?}",
+        i.imports
+    );
+    // A built-in provider holds its secrets by handle.
+    assert!(
+        i.imports
+            .iter()
+            .any(|e| e == "trackbridge:plugin/secrets@0.2.0"),
         "{:?}",
         i.imports
     );
@@ -93,7 +101,7 @@ async fn a_notifier_is_recognised_as_such() -> anyhow::Result<()> {
     assert!(
         i.exports
             .iter()
-            .any(|e| e == "trackbridge:plugin/notifier@0.1.0")
+            .any(|e| e == "trackbridge:plugin/notifier@0.2.0")
     );
     Ok(())
 }

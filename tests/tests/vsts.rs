@@ -377,9 +377,9 @@ async fn install_creates_the_subscription_with_sentrys_body_and_a_hex_secret() -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reinstalling_reuses_the_existing_subscription() -> anyhow::Result<()> {
+async fn reinstalling_reuses_the_existing_subscription_with_a_new_secret() -> anyhow::Result<()> {
     let env = Env::start().await?;
-    let secret = env.shared_secret()?;
+    let old_secret = env.shared_secret()?;
     let api = env.api();
     let other_org = id_of(&api.create_organization("Other").await?)?;
     let again = api
@@ -401,10 +401,32 @@ async fn reinstalling_reuses_the_existing_subscription() -> anyhow::Result<()> {
         again["metadata"],
         env.integration["metadata"]
     );
-    // The reused subscription's secret still authenticates deliveries.
+    let subscription = env.integration["metadata"]["subscription"]["id"]
+        .as_str()
+        .context("no subscription id")?;
     ensure!(
-        env.shared_secret()? == secret,
-        "the simulator's secret changed"
+        recorder
+            .calls("PUT", &format!("{}/{subscription}", subscriptions_path()))
+            .len()
+            == 1,
+        "the subscription was not replaced:\n{}",
+        recorder.describe()
+    );
+    // A plugin never sees a stored secret (contract 0.2.0), so the reused
+    // subscription got a new one; it authenticates deliveries, the old one
+    // no longer does.
+    let new_secret = env.shared_secret()?;
+    ensure!(new_secret != old_secret, "the subscription kept its secret");
+    let refused = env
+        .post_webhook(
+            vec![("shared-secret", old_secret)],
+            serde_json::to_vec(&status_payload(Some("Active"), "Resolved"))?,
+        )
+        .await?;
+    ensure!(
+        refused.status == 401,
+        "the old secret was accepted: {}",
+        refused.status
     );
     env.resolve_barrier().await
 }

@@ -19,6 +19,10 @@ const NOTIFIER_LIB: &str = include_str!("scaffold/notifier.rs.tmpl");
 const PROVIDER_TEST: &str = include_str!("scaffold/provider_test.rs.tmpl");
 const NOTIFIER_TEST: &str = include_str!("scaffold/notifier_test.rs.tmpl");
 
+/// The guest SDK generated plugins use: the one targeting the newest
+/// contract (its version follows the contract's, not the host's).
+const SDK_VERSION: &str = "0.2.0";
+
 /// What to generate.
 pub struct Scaffold {
     pub name: String,
@@ -50,13 +54,13 @@ pub fn generate(scaffold: &Scaffold) -> anyhow::Result<PathBuf> {
     let source = scaffold.source.clone().or_else(built_from);
     let (sdk, harness) = match &source {
         Some(root) => (
-            path_dependency(root, "plugins/sdk")?,
-            path_dependency(root, "plugins/test-harness")?,
+            path_dependency(root, "plugins/sdk", SDK_VERSION)?,
+            path_dependency(root, "plugins/test-harness", env!("CARGO_PKG_VERSION"))?,
         ),
-        None => {
-            let version = toml_string(env!("CARGO_PKG_VERSION"));
-            (version.clone(), version)
-        }
+        None => (
+            toml_string(SDK_VERSION),
+            toml_string(env!("CARGO_PKG_VERSION")),
+        ),
     };
     let values = Values {
         name: scaffold.name.clone(),
@@ -125,7 +129,7 @@ fn built_from() -> Option<PathBuf> {
         .then(|| root.to_path_buf())
 }
 
-fn path_dependency(root: &Path, crate_dir: &str) -> anyhow::Result<String> {
+fn path_dependency(root: &Path, crate_dir: &str, version: &str) -> anyhow::Result<String> {
     let path = root.join(crate_dir);
     let path = path.canonicalize().with_context(|| {
         format!(
@@ -136,7 +140,7 @@ fn path_dependency(root: &Path, crate_dir: &str) -> anyhow::Result<String> {
     Ok(format!(
         "{{ path = {}, version = {} }}",
         toml_string(&path.to_string_lossy()),
-        toml_string(env!("CARGO_PKG_VERSION"))
+        toml_string(version)
     ))
 }
 
@@ -174,6 +178,13 @@ mod tests {
         assert_eq!(title_of("my-tracker2"), "My Tracker2");
         assert_eq!(type_of("my-tracker2"), "MyTracker2");
         assert_eq!(type_of("acme"), "Acme");
+    }
+
+    #[test]
+    fn the_sdk_version_is_the_checkouts() {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk/Cargo.toml");
+        let manifest: toml::Table = std::fs::read_to_string(manifest).unwrap().parse().unwrap();
+        assert_eq!(manifest["package"]["version"].as_str(), Some(SDK_VERSION));
     }
 
     #[test]

@@ -66,6 +66,10 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 /// constant time (`verify_slice`), so a forger learns nothing from timing; a
 /// truncated `mac` does not match.
 pub fn hmac_sha256_verify(key: &[u8], message: &[u8], mac: &[u8]) -> bool {
+    // Anyone can compute an HMAC under an empty key.
+    if key.is_empty() {
+        return false;
+    }
     let mut computed = hmac_with(key);
     computed.update(message);
     computed.verify_slice(mac).is_ok()
@@ -336,6 +340,18 @@ mod tests {
     }
 
     // --- JWT ---
+
+    #[test]
+    fn an_empty_key_verifies_nothing() {
+        // Not even its own MAC, which anyone can compute.
+        let mac = hmac_sha256(b"", b"body");
+        assert!(!hmac_sha256_verify(b"", b"body", &mac));
+        let token = token_with(b"", r#"{"alg":"HS256"}"#, "{}");
+        assert_eq!(
+            jwt_hs256_verify(b"", &token, 0),
+            Err(JwtRefusal::BadSignature)
+        );
+    }
 
     #[test]
     fn jwt_valid_token_returns_its_claims() {

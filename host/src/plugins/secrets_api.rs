@@ -32,7 +32,8 @@ fn remembered_namespace(plugin: &str) -> String {
 }
 
 /// The longest a remembered secret is kept.
-const MAX_REMEMBER: Duration = Duration::from_secs(24 * 3600);
+// The plugin cache it lives in keeps nothing longer than an hour either.
+const MAX_REMEMBER: Duration = Duration::from_secs(3600);
 
 impl CallState {
     fn log_secret_use(&self, secret: &str, operation: &str, ok: bool) {
@@ -61,7 +62,11 @@ impl CallState {
         for part in path.split('.') {
             at = at.get(part)?;
         }
-        at.as_str().map(|s| s.as_bytes().to_vec())
+        // An empty secret is none: it would match an empty candidate, and an
+        // HMAC under an empty key is anyone's to forge.
+        at.as_str()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
     }
 }
 
@@ -145,7 +150,7 @@ impl wit::Host for CallState {
         candidate: Vec<u8>,
     ) -> wasmtime::Result<bool> {
         let h = self.handle(&key)?;
-        let ok = bool::from(h.value.as_slice().ct_eq(candidate.as_slice()));
+        let ok = !h.value.is_empty() && bool::from(h.value.as_slice().ct_eq(candidate.as_slice()));
         let name = h.name.clone();
         self.log_secret_use(&name, "matches", ok);
         Ok(ok)

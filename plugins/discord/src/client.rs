@@ -56,7 +56,15 @@ pub fn check(target: &Target) -> Result<Value> {
             format!("{api_base_url}/channels/{channel_id}"),
             format!("channel {channel_id}"),
         ),
-        Target::Webhook { url, id } => (url.clone(), format!("webhook {id}")),
+        Target::Webhook {
+            base_url,
+            token,
+            id,
+            ..
+        } => (
+            Target::webhook_url(base_url, token),
+            format!("webhook {id}"),
+        ),
     };
     let response = request(target, Method::Get, url).send()?;
     if response.is_success() {
@@ -103,7 +111,9 @@ pub fn create(target: &Target, body: &Value) -> Result<String> {
             ..
         } => format!("{api_base_url}/channels/{channel_id}/messages"),
         // Without `wait=true` Discord answers 204 and no message id to edit later.
-        Target::Webhook { url, .. } => format!("{url}?wait=true"),
+        Target::Webhook {
+            base_url, token, ..
+        } => format!("{}?wait=true", Target::webhook_url(base_url, token)),
     };
     let response = send(request(target, Method::Post, url).json(body)?)?;
     message_id(&response)
@@ -118,7 +128,9 @@ pub fn edit(target: &Target, id: &str, body: &Value) -> Result<Option<String>> {
             channel_id,
             ..
         } => format!("{api_base_url}/channels/{channel_id}/messages/{id}"),
-        Target::Webhook { url, .. } => format!("{url}/messages/{id}"),
+        Target::Webhook {
+            base_url, token, ..
+        } => format!("{}/messages/{id}", Target::webhook_url(base_url, token)),
     };
     match send(request(target, Method::Patch, url).json(body)?) {
         Ok(response) => message_id(&response).map(Some),

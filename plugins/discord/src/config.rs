@@ -4,9 +4,16 @@
 //! * a bot: `{"bot_token", "channel_id", "api_base_url"?}` (default
 //!   [`DEFAULT_API_BASE_URL`]); messages go through the channel's REST API;
 //! * a webhook: `{"webhook_url"}` (`https://discord.com/api/webhooks/{id}/{token}`);
-//!   the URL holds the webhook's token, so it is a secret as a whole.
+//!   its last segment is the webhook's token, stored as a secret, the rest of
+//!   the URL as metadata.
+//!
+//! A stored target holds stand-ins (contract 0.2.0's `secrets.stand-in`), not
+//! the tokens: the host swaps the real token in as a request leaves for the
+//! integration's own hosts. At installation the input's tokens are used as
+//! they are (there is no stored integration yet).
 
 use serde_json::{Map, Value, json};
+use trackbridge_plugin_sdk::secrets::{self, HeaderFormat};
 use trackbridge_plugin_sdk::url::Url;
 use trackbridge_plugin_sdk::{Error, Result};
 
@@ -23,6 +30,7 @@ const FIELDS: &[&str] = &["bot_token", "channel_id", "api_base_url", "webhook_ur
 #[derive(Clone, PartialEq, Eq)]
 pub enum Target {
     Bot {
+        /// The token, or a stand-in for it.
         token: String,
         channel_id: String,
         /// Without a trailing `/`.
@@ -31,8 +39,10 @@ pub enum Target {
         default_api: bool,
     },
     Webhook {
-        /// Without a trailing `/` or query.
-        url: String,
+        /// The webhook's URL without its token: `https://discord.com/api/webhooks/{id}`.
+        base_url: String,
+        /// The token (the URL's last segment), or a stand-in for it.
+        token: String,
         id: String,
     },
 }
@@ -51,10 +61,11 @@ impl std::fmt::Debug for Target {
                 .field("api_base_url", api_base_url)
                 .field("token", &"<redacted>")
                 .finish(),
-            Target::Webhook { id, .. } => f
+            Target::Webhook { id, base_url, .. } => f
                 .debug_struct("Webhook")
                 .field("id", id)
-                .field("url", &"<redacted>")
+                .field("base_url", base_url)
+                .field("token", &"<redacted>")
                 .finish(),
         }
     }
@@ -118,30 +129,54 @@ impl Target {
         }
     }
 
-    /// Rebuilds the target of a stored integration from its metadata and secrets.
-    pub fn from_stored(metadata: &Value, secrets: &Value) -> Result<Target> {
-        let text = |v: &Value, k: &str| {
-            v.get(k)
+    /// Rebuilds the target of the current integration from its metadata,
+    /// with stand-ins for its token.
+    pub fn from_stored(metadata: &Value) -> Result<Target> {
+        let text = |k: &str| {
+            metadata
+                .get(k)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .ok_or_else(|| Error::internal(format!("the stored integration has no `{k}`")))
         };
+        let stand_in = |name: &str| -> Result<String> {
+            Ok(secrets::require(name)?.stand_in(&HeaderFormat::Raw))
+        };
         match metadata.get("kind").and_then(Value::as_str) {
             Some("bot") => Ok(Target::Bot {
-                token: text(secrets, "bot_token")?,
-                channel_id: text(metadata, "channel_id")?,
-                api_base_url: text(metadata, "api_base_url")?,
+                token: stand_in("bot_token")?,
+                channel_id: text("channel_id")?,
+                api_base_url: text("api_base_url")?,
                 default_api: metadata["default_api"].as_bool().unwrap_or(false),
             }),
-            Some("webhook") => Ok(Target::Webhook {
-                url: text(secrets, "webhook_url")?,
-                id: text(metadata, "webhook_id")?,
-            }),
+            Some("webhook") => {
+                // Installed before contract 0.2.0: the whole URL is one
+                // secret, which a stand-in cannot split into host and path.
+                // Unauthorized marks the installation broken, with this reason,
+                // until it is installed again.
+                if metadata.get("webhook_base_url").is_none() {
+                    return Err(Error::unauthorized(
+                        "this webhook was installed by an earlier version of the Discord plugin, \
+                         which stored its URL as one secret: install it again with the same \
+                         webhook_url (the installation is updated in place)",
+                    ));
+                }
+                Ok(Target::Webhook {
+                    base_url: text("webhook_base_url")?,
+                    token: stand_in("webhook_token")?,
+                    id: text("webhook_id")?,
+                })
+            }
             _ => Err(Error::internal(
                 "the stored integration has no known `kind` (bot or webhook)",
             )),
         }
+    }
+
+    /// The webhook's whole URL (with its token or a stand-in for it).
+    pub fn webhook_url(base_url: &str, token: &str) -> String {
+        format!("{base_url}/{token}")
     }
 
     /// The integration's external id: `channel:{id}` or `webhook:{id}`.
@@ -166,7 +201,9 @@ impl Target {
                 "api_base_url": api_base_url,
                 "default_api": default_api,
             }),
-            Target::Webhook { id, .. } => json!({"kind": "webhook", "webhook_id": id}),
+            Target::Webhook { id, base_url, .. } => {
+                json!({"kind": "webhook", "webhook_id": id, "webhook_base_url": base_url})
+            }
         };
         match value {
             Value::Object(map) => map,
@@ -174,11 +211,11 @@ impl Target {
         }
     }
 
-    /// The secrets: the bot token, or the whole webhook URL.
+    /// The secrets: the bot's or the webhook's token.
     pub fn secrets(&self) -> Value {
         match self {
             Target::Bot { token, .. } => json!({"bot_token": token}),
-            Target::Webhook { url, .. } => json!({"webhook_url": url}),
+            Target::Webhook { token, .. } => json!({"webhook_token": token}),
         }
     }
 
@@ -311,8 +348,11 @@ fn webhook_target(raw: &str) -> Result<Target> {
             "the webhook token in `webhook_url` has unexpected characters",
         ));
     }
+    let path = url.path.trim_end_matches('/');
+    let base_path = &path[..path.len() - token.len() - 1];
     Ok(Target::Webhook {
-        url: format!("{}{}", url.origin(), url.path.trim_end_matches('/')),
+        base_url: format!("{}{base_path}", url.origin()),
+        token: token.to_string(),
         id: id.to_string(),
     })
 }
@@ -333,6 +373,37 @@ fn require_secure(field: &str, url: &Url) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trackbridge_plugin_sdk::testing;
+
+    /// `t` as `notify` rebuilds it once installed, and the token it stored.
+    fn stored(t: &Target) -> (Target, String) {
+        testing::reset();
+        testing::add_integration("x", json!({}), t.secrets());
+        assert!(testing::make_current("x"));
+        let stored = Target::from_stored(&Value::Object(t.metadata())).unwrap();
+        let token = match t {
+            Target::Bot { token, .. } | Target::Webhook { token, .. } => token.clone(),
+        };
+        (stored, token)
+    }
+
+    /// The stored target is the installed one, with a stand-in for the token.
+    fn assert_stored_as_installed(t: &Target) {
+        let (mut stored, token) = stored(t);
+        match &mut stored {
+            Target::Bot {
+                token: stand_in, ..
+            }
+            | Target::Webhook {
+                token: stand_in, ..
+            } => {
+                assert!(stand_in.starts_with("tbsecret-"), "{stand_in}");
+                assert!(!stand_in.contains(&token));
+                *stand_in = token;
+            }
+        }
+        assert_eq!(&stored, t);
+    }
 
     #[test]
     fn bot_input_defaults_to_discord() {
@@ -374,8 +445,7 @@ mod tests {
         assert_eq!(channel_id, "1234567890123456789");
         assert!(!default_api);
         assert!(t.extra_hosts().is_empty());
-        let stored = Target::from_stored(&Value::Object(t.metadata()), &t.secrets()).unwrap();
-        assert_eq!(stored, t);
+        assert_stored_as_installed(&t);
     }
 
     #[test]
@@ -385,14 +455,23 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(t.external_id(), "webhook:223704706495545344");
-        let Target::Webhook { url, .. } = &t else {
+        let Target::Webhook {
+            base_url, token, ..
+        } = &t
+        else {
             panic!()
         };
-        assert!(url.ends_with("cf11"));
+        assert_eq!(
+            base_url,
+            "https://discord.com/api/webhooks/223704706495545344"
+        );
+        assert!(token.starts_with("3d89") && token.ends_with("cf11"));
         assert_eq!(
             Value::Object(t.metadata()),
-            json!({"kind": "webhook", "webhook_id": "223704706495545344"})
+            json!({"kind": "webhook", "webhook_id": "223704706495545344",
+                   "webhook_base_url": "https://discord.com/api/webhooks/223704706495545344"})
         );
+        assert_eq!(t.secrets(), json!({"webhook_token": token}));
         assert!(t.extra_hosts().is_empty());
         assert!(!format!("{t:?}").contains("3d89"));
         let v10 = Target::from_input(
@@ -400,8 +479,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v10.external_id(), "webhook:1");
-        let stored = Target::from_stored(&Value::Object(t.metadata()), &t.secrets()).unwrap();
-        assert_eq!(stored, t);
+        assert_stored_as_installed(&t);
+        assert_stored_as_installed(&v10);
+    }
+
+    #[test]
+    fn a_webhook_stored_before_contract_0_2_0_asks_to_be_installed_again() {
+        testing::reset();
+        testing::add_integration(
+            "webhook:1",
+            json!({}),
+            json!({"webhook_url": "https://discord.com/api/webhooks/1/t"}),
+        );
+        assert!(testing::make_current("webhook:1"));
+        let err = Target::from_stored(&json!({"kind": "webhook", "webhook_id": "1"})).unwrap_err();
+        assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
+        assert!(err.message().contains("install it again"), "{err:?}");
     }
 
     #[test]

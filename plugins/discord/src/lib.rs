@@ -25,13 +25,10 @@ pub struct Discord;
 impl Notifier for Discord {
     fn describe() -> ProviderInfo {
         ProviderInfo {
-            name: "discord".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            display_name: "Discord".into(),
-            routes: vec![],
             config_schema: config::config_schema().to_string(),
             url_fields: vec!["api_base_url".into(), "webhook_url".into()],
             allowed_host_patterns: vec![DISCORD_HOST.into()],
+            ..ProviderInfo::new("discord", env!("CARGO_PKG_VERSION"), "Discord")
         }
     }
 
@@ -79,7 +76,7 @@ impl Notifier for Discord {
         previous_message: Option<String>,
     ) -> Result<Delivered> {
         let current = integration::require_current()?;
-        let target = Target::from_stored(&current.metadata, &current.secrets)?;
+        let target = Target::from_stored(&current.metadata)?;
         let message = message::render(&group, event);
         if let Some(id) = previous_message.as_deref() {
             if is_snowflake(id) {
@@ -163,8 +160,9 @@ mod tests {
         testing::set_now_ms(1_700_000_000_000);
         testing::add_integration(
             "webhook:555",
-            json!({"kind": "webhook", "webhook_id": "555"}),
-            json!({"webhook_url": WEBHOOK}),
+            json!({"kind": "webhook", "webhook_id": "555",
+                   "webhook_base_url": "https://discord.com/api/webhooks/555"}),
+            json!({"webhook_token": "hook-secret"}),
         );
         assert!(testing::make_current("webhook:555"));
     }
@@ -290,7 +288,11 @@ mod tests {
         assert!(!data.name.contains("hook-secret"));
         assert_eq!(
             serde_json::from_str::<Value>(&data.secrets).unwrap(),
-            json!({"webhook_url": WEBHOOK})
+            json!({"webhook_token": "hook-secret"})
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&data.metadata).unwrap()["webhook_base_url"],
+            "https://discord.com/api/webhooks/555"
         );
         testing::reset();
         answer(|_| Response::json_body(404, &json!({"message": "Unknown Webhook", "code": 10015})));
@@ -328,6 +330,8 @@ mod tests {
             post.header_value("authorization"),
             Some("Bot bot-secret-token")
         );
+        // The plugin held a stand-in; the host put the token in.
+        assert!(testing::secret_uses().contains(&("bot_token".into(), "stand-in".into())));
         assert_eq!(post.timeout, Some(client::TIMEOUT));
         let b = body(post);
         assert_eq!(b["nonce"], nonce("channel:100", 42, None));

@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 use trackbridge_plugin_sdk::http::{Method, Response};
+use trackbridge_plugin_sdk::provider::Identity;
 use trackbridge_plugin_sdk::url::encode_component;
-use trackbridge_plugin_sdk::{Error, Result, cache};
+use trackbridge_plugin_sdk::{Error, Result, cache, json};
 
 use crate::statuses::done_ids;
 
@@ -36,6 +37,26 @@ pub trait JiraApi {
     /// the provider has no way to learn it (Jira Server has no email API).
     fn hidden_assignee_email(&self, _assignee: &Value) -> Result<Option<String>> {
         Ok(None)
+    }
+
+    /// Who an assignee object of a delivery is, with `email` (its
+    /// `emailAddress`, else what [`JiraApi::hidden_assignee_email`] found);
+    /// `None` when it cannot be named, and then no assignee event is made.
+    ///
+    /// By default, as in contract 0.1.0, an assignee is named only with an
+    /// email: the id is the [`JiraApi::USER_FIELD`] value (else the email),
+    /// with the `displayName`. The email is marked verified: Atlassian
+    /// accounts verify their addresses, and Jira Server/DC takes them from
+    /// the organization's own user directory, so the host matches them as
+    /// it did under 0.1.0.
+    fn assignee_identity(&self, assignee: &Value, email: Option<String>) -> Option<Identity> {
+        let email = email?;
+        let id = json::non_empty_str_at(assignee, &[Self::USER_FIELD])
+            .map_or_else(|| email.clone(), str::to_string);
+        Some(with_display_name(
+            Identity::new(id).with_email(email, true),
+            assignee,
+        ))
     }
 
     /// How an error fetching transitions reaches the caller of the status
@@ -122,6 +143,14 @@ pub trait JiraApi {
     }
 }
 
+/// `identity` with the assignee's non-empty `displayName`, if it has one.
+pub fn with_display_name(identity: Identity, assignee: &Value) -> Identity {
+    match json::non_empty_str_at(assignee, &["displayName"]) {
+        Some(name) => identity.with_display_name(name),
+        None => identity,
+    }
+}
+
 /// `/rest/api/2/issue/{key}{suffix}`, the key percent-encoded.
 pub fn issue_path(key: &str, suffix: &str) -> String {
     format!("/rest/api/2/issue/{}{suffix}", encode_component(key))
@@ -173,5 +202,35 @@ mod tests {
         };
         assert_eq!(body(1), json!({"user": "a"}));
         assert_eq!(body(2), json!({"user": null}));
+    }
+
+    #[test]
+    fn default_assignee_identity_needs_an_email() {
+        let named = TestClient
+            .assignee_identity(
+                &json!({"user": "u-1", "displayName": "Bob"}),
+                Some("b@x.test".into()),
+            )
+            .unwrap();
+        assert_eq!(
+            (named.id.as_str(), named.display_name.as_deref()),
+            ("u-1", Some("Bob"))
+        );
+        assert_eq!(
+            (named.email.as_deref(), named.email_verified),
+            (Some("b@x.test"), true)
+        );
+        let by_email = TestClient
+            .assignee_identity(&json!({"displayName": ""}), Some("b@x.test".into()))
+            .unwrap();
+        assert_eq!(
+            (by_email.id.as_str(), by_email.display_name),
+            ("b@x.test", None)
+        );
+        assert!(
+            TestClient
+                .assignee_identity(&json!({"user": "u-1"}), None)
+                .is_none()
+        );
     }
 }

@@ -51,9 +51,10 @@ pub fn events<C: JiraApi>(
 }
 
 /// `Some(Assignee(None))` for a null or missing assignee,
-/// `Some(Assignee(Some(email)))` for an assignment (the `emailAddress`, else
-/// what [`JiraApi::hidden_assignee_email`] finds), `None` when the email
-/// cannot be known.
+/// `Some(Assignee(Some(identity)))` for an assignment (see
+/// [`JiraApi::assignee_identity`]; the email is the `emailAddress`, else what
+/// [`JiraApi::hidden_assignee_email`] finds), `None` when the assignee cannot
+/// be named.
 pub fn assignee_change<C: JiraApi>(payload: &Value, client: &C) -> Result<Option<Change>> {
     let assignee = match json::get(payload, &["issue", "fields", "assignee"]) {
         None | Some(Value::Null) => return Ok(Some(Change::Assignee(None))),
@@ -63,8 +64,8 @@ pub fn assignee_change<C: JiraApi>(payload: &Value, client: &C) -> Result<Option
         Some(email) => Some(email.to_string()),
         None => client.hidden_assignee_email(assignee)?,
     };
-    match email {
-        Some(email) => Ok(Some(Change::Assignee(Some(email)))),
+    match client.assignee_identity(assignee, email) {
+        Some(identity) => Ok(Some(Change::Assignee(Some(identity)))),
         None => {
             warn!("jira.missing-assignee-email: the assignee of this issue has no visible email");
             Ok(None)
@@ -78,7 +79,7 @@ mod tests {
     use crate::test_client::TestClient;
     use serde_json::json;
     use trackbridge_plugin_sdk::http::Response;
-    use trackbridge_plugin_sdk::provider::StatusAction;
+    use trackbridge_plugin_sdk::provider::{Identity, StatusAction};
     use trackbridge_plugin_sdk::testing;
 
     #[test]
@@ -92,7 +93,8 @@ mod tests {
         });
         let body = br#"{"changelog": {"items": [{"field": "status", "from": "3", "to": "10"},
             {"field": "assignee"}]}, "timestamp": 5,
-            "issue": {"key": "APP-1", "fields": {"assignee": {"emailAddress": "a@x.test"}}}}"#;
+            "issue": {"key": "APP-1", "fields": {"assignee": {"emailAddress": "a@x.test",
+            "user": "u-1", "displayName": "A X"}}}}"#;
         let events = events(body, &TestClient, |p| Some(format!("d-{}", p["timestamp"]))).unwrap();
         assert_eq!(events.len(), 2);
         assert!(events.iter().all(|e| e.external_issue == "APP-1"
@@ -100,7 +102,14 @@ mod tests {
             && e.delivery_id.as_deref() == Some("d-5")));
         assert_eq!(
             format!("{:?}", events[0].change),
-            format!("{:?}", Change::Assignee(Some("a@x.test".into())))
+            format!(
+                "{:?}",
+                Change::Assignee(Some(
+                    Identity::new("u-1")
+                        .with_email("a@x.test", true)
+                        .with_display_name("A X")
+                ))
+            )
         );
         assert_eq!(
             format!("{:?}", events[1].change),

@@ -8,12 +8,14 @@ use std::time::Duration;
 use serde_json::Value;
 use trackbridge_plugin_sdk::http::{Method, Request, Response};
 use trackbridge_plugin_sdk::integration::Integration;
+use trackbridge_plugin_sdk::provider::Identity;
+use trackbridge_plugin_sdk::secrets::{self, Secret};
 use trackbridge_plugin_sdk::url::encode_component;
 use trackbridge_plugin_sdk::{Error, Result, clock, json, random, warn};
 
 pub use trackbridge_jira_common::{JiraApi, id_string};
 
-use crate::oauth1::{Credentials, Method as SignatureMethod, Nonce, PrivateKey};
+use crate::oauth1::{Credentials, Nonce};
 
 /// Per-request limit for connecting and for each wait on the response; below
 /// the host's per-call budget (10 s by default) so a hanging Jira becomes an
@@ -23,19 +25,29 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(6);
 /// The admin webhook API.
 pub const WEBHOOKS_PATH: &str = "/rest/webhooks/1.0/webhook";
 
+/// The stored secret the host signs every request with.
+pub const PRIVATE_KEY_SECRET: &str = "private_key";
+
+/// What an integration stored by the 0.1.0 build lacks, and what to do.
+pub const REINSTALL: &str = "this Jira Server integration was installed by an earlier version \
+    of the plugin, which kept its consumer key and access token among the secrets, where the \
+    plugin can no longer read them: install it again with the same input (the integration is \
+    updated in place and keeps its links)";
+
 /// What signs the requests of one installation.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OAuthConfig {
     pub consumer_key: String,
-    pub private_key: PrivateKey,
     pub access_token: String,
-    pub access_token_secret: String,
+    /// A handle: the host signs with the key, the plugin never sees it.
+    pub private_key: Secret,
 }
 
 pub struct Client {
     /// Without trailing slash; may carry a context path (`https://host/jira`).
     base_url: String,
     credentials: Credentials,
+    private_key: Secret,
 }
 
 impl Client {
@@ -44,32 +56,37 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_string(),
             credentials: Credentials {
                 consumer_key: oauth.consumer_key,
-                method: SignatureMethod::RsaSha1(Box::new(oauth.private_key)),
                 token: Some(oauth.access_token),
-                token_secret: oauth.access_token_secret,
             },
+            private_key: oauth.private_key,
         }
     }
 
-    /// The client for a stored integration.
+    /// The client for the current integration (its private key is found
+    /// among the current integration's secrets).
     pub fn for_integration(integration: &Integration) -> Result<Self> {
         let base_url = integration
             .metadata_str("base_url")
             .ok_or_else(|| Error::internal("the integration has no base_url"))?;
-        let secret = |name: &str| -> Result<String> {
-            json::non_empty_str_at(&integration.secrets, &[name])
+        let field = |name: &str| {
+            integration
+                .metadata_str(name)
+                .filter(|v| !v.is_empty())
                 .map(str::to_string)
-                .ok_or_else(|| Error::internal(format!("the integration has no {name}")))
         };
-        let private_key = PrivateKey::from_pem(&secret("private_key")?)
-            .map_err(|e| Error::internal(format!("the stored private key is unusable: {e}")))?;
+        // The base string names both in clear, so the plugin must know them;
+        // the 0.1.0 build stored them only among the secrets.
+        let (Some(consumer_key), Some(access_token)) =
+            (field("consumer_key"), field("access_token"))
+        else {
+            return Err(Error::unauthorized(REINSTALL));
+        };
         Ok(Client::new(
             base_url,
             OAuthConfig {
-                consumer_key: secret("consumer_key")?,
-                private_key,
-                access_token: secret("access_token")?,
-                access_token_secret: secret("access_token_secret").unwrap_or_default(),
+                consumer_key,
+                access_token,
+                private_key: secrets::require(PRIVATE_KEY_SECRET)?,
             },
         ))
     }
@@ -99,9 +116,13 @@ impl Client {
             version: true,
         };
         // JSON bodies are not signed (only single-part form bodies are, RFC 5849 §3.4.1.3.1).
-        let authorization = self
-            .credentials
-            .authorization(method.as_str(), &url, None, &nonce);
+        let authorization = self.credentials.authorization(
+            method.as_str(),
+            &url,
+            None,
+            &nonce,
+            &self.private_key,
+        )?;
         Ok(request.header("authorization", authorization))
     }
 
@@ -143,6 +164,27 @@ impl JiraApi for Client {
             .error_for_status()
     }
 
+    /// Jira Server names users by `name` (what the assignee `PUT` takes and
+    /// what operators see; the user key is hidden in Jira's UI), so that is
+    /// the identity's id and login. The email is marked verified: Jira
+    /// Server/DC takes it from the organization's own user directory, so the
+    /// host matches it as it did under contract 0.1.0. Without a name (never
+    /// in Jira's own payloads) the email, if any, stands in as the id.
+    fn assignee_identity(&self, assignee: &Value, email: Option<String>) -> Option<Identity> {
+        let mut identity = match (json::non_empty_str_at(assignee, &["name"]), &email) {
+            (Some(name), _) => Identity::new(name).with_login(name),
+            (None, Some(email)) => Identity::new(email.clone()),
+            (None, None) => return None,
+        };
+        if let Some(display_name) = json::non_empty_str_at(assignee, &["displayName"]) {
+            identity = identity.with_display_name(display_name);
+        }
+        if let Some(email) = email {
+            identity = identity.with_email(email, true);
+        }
+        Some(identity)
+    }
+
     fn transitions_error(&self, error: Error) -> Error {
         match error {
             Error::Upstream { status: None, .. } => {
@@ -160,25 +202,35 @@ impl JiraApi for Client {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::oauth1::{parse_authorization, signature_base_string};
-    use rsa::pkcs1v15::{Signature, VerifyingKey};
-    use rsa::signature::Verifier;
+    use crate::oauth1::{parse_authorization, sign, signature_base_string};
     use serde_json::json;
     use trackbridge_plugin_sdk::testing;
     use trackbridge_plugin_sdk::url::Url;
 
+    /// Signing credentials for a client made by hand; the key is the current
+    /// integration's, else that of a signer integration made current here.
     pub(crate) fn test_oauth() -> OAuthConfig {
+        if secrets::get(PRIVATE_KEY_SECRET).is_none() {
+            testing::add_integration(
+                "test-signer",
+                json!({}),
+                json!({"private_key": crate::tests::TEST_KEY}),
+            );
+            testing::make_current("test-signer");
+        }
         OAuthConfig {
             consumer_key: "sentry-bot".into(),
-            private_key: PrivateKey::from_pem(crate::tests::TEST_KEY).unwrap(),
             access_token: "access-token".into(),
-            access_token_secret: "access-secret".into(),
+            private_key: secrets::require(PRIVATE_KEY_SECRET).unwrap(),
         }
     }
 
-    /// Checks `request`'s OAuth header the way a Jira would.
+    /// Checks `request`'s OAuth header the way a Jira would. PKCS#1 v1.5
+    /// signatures are deterministic, so signing the base string again with
+    /// the current integration's key must give the same signature.
     pub(crate) fn assert_signed(request: &Request) {
         let header = request.header_value("authorization").expect("signed");
+        assert!(!header.contains("PRIVATE KEY"));
         let mut params = parse_authorization(header).expect("an OAuth header");
         let signature = params
             .iter()
@@ -197,21 +249,12 @@ pub(crate) mod tests {
             .unwrap_or_default();
         all.extend(params);
         let base = signature_base_string(request.method.as_str(), &url, &all);
-        let key = <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(
-            crate::tests::TEST_KEY,
-        )
-        .unwrap();
-        let verifying = VerifyingKey::<sha1::Sha1>::new(key.to_public_key());
-        use base64::Engine as _;
-        let sig = base64::engine::general_purpose::STANDARD
-            .decode(signature)
-            .unwrap();
-        verifying
-            .verify(
-                base.as_bytes(),
-                &Signature::try_from(sig.as_slice()).unwrap(),
-            )
-            .expect("the signature verifies with the consumer's public key");
+        let key = secrets::require(PRIVATE_KEY_SECRET).unwrap();
+        assert_eq!(
+            signature,
+            sign(&key, &base).unwrap(),
+            "the signature is the consumer key's over the request"
+        );
     }
 
     #[test]
@@ -247,6 +290,53 @@ pub(crate) mod tests {
         };
         let sent = testing::requests();
         assert_ne!(nonce(&sent[0]), nonce(&sent[1]));
+    }
+
+    fn stored(metadata: Value) -> Integration {
+        testing::reset();
+        testing::add_integration(
+            "jira.example.com:sentry-bot",
+            metadata,
+            json!({"private_key": crate::tests::TEST_KEY, "webhook_secret": "w"}),
+        );
+        testing::make_current("jira.example.com:sentry-bot");
+        trackbridge_plugin_sdk::integration::require_current().unwrap()
+    }
+
+    #[test]
+    fn the_host_signs_with_the_stored_key() {
+        let current = stored(json!({"base_url": "https://jira.example.com",
+            "consumer_key": "sentry-bot", "access_token": "access-token"}));
+        testing::on_http(|_| Ok(Response::new(204, "")));
+        Client::for_integration(&current)
+            .unwrap()
+            .assign("APP-1", None)
+            .unwrap();
+        // Signed by the host with the key; the key itself never left it.
+        let uses = testing::secret_uses();
+        assert!(
+            uses.contains(&("private_key".to_string(), "rsa-sign".to_string())),
+            "{uses:?}"
+        );
+        assert!(uses.iter().all(|(_, op)| op != "stand-in"), "{uses:?}");
+        assert_signed(&testing::requests()[0]);
+    }
+
+    #[test]
+    fn an_installation_of_the_0_1_0_build_must_be_installed_again() {
+        // 0.1.0 kept the consumer key and access token among the secrets.
+        for metadata in [
+            json!({"base_url": "https://jira.example.com", "domain_name": "jira.example.com"}),
+            json!({"base_url": "https://jira.example.com", "consumer_key": "sentry-bot"}),
+            json!({"base_url": "https://jira.example.com", "access_token": ""}),
+        ] {
+            let current = stored(metadata.clone());
+            let Err(e) = Client::for_integration(&current) else {
+                panic!("{metadata} is not enough to sign");
+            };
+            assert!(matches!(e, Error::Unauthorized(_)), "{e:?}");
+            assert!(e.message().contains("install it again"), "{e}");
+        }
     }
 
     #[test]

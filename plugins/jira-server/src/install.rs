@@ -1,24 +1,28 @@
 //! Installation (sentry-flows §6.1, §6.4): the input schema and its
-//! validation, the issue webhook registered before anything is stored, and
-//! the integration data.
+//! validation, the issue webhook registered before anything is stored (see
+//! [`crate::registration`]), and the integration data.
 
 use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
-use trackbridge_plugin_sdk::http::Response;
+use trackbridge_plugin_sdk::crypto::to_hex;
 use trackbridge_plugin_sdk::provider::IntegrationData;
+use trackbridge_plugin_sdk::secrets::{self, RsaHash, Secret};
 use trackbridge_plugin_sdk::url::Url;
-use trackbridge_plugin_sdk::{Error, Result, info, integration, warn};
+use trackbridge_plugin_sdk::{Error, Result, info, warn};
 
-use crate::client::{Client, OAuthConfig};
-use crate::oauth1::PrivateKey;
-use crate::{WEBHOOK_NAME, jwt};
+use crate::client::{Client, OAuthConfig, PRIVATE_KEY_SECRET};
+use crate::jwt;
+use crate::registration::create_issue_webhook;
+use crate::webhook::{ADMIN_WEBHOOK_SECRET, WEBHOOK_SECRET};
 
 /// Sentry's limits.
 pub const MAX_CONSUMER_KEY_CHARS: usize = 200;
 pub const MAX_EXTERNAL_ID_CHARS: usize = 64;
 
-/// What webhook registration subscribes to.
-pub const WEBHOOK_EVENTS: [&str; 2] = ["jira:issue_created", "jira:issue_updated"];
+/// How long the host may keep the key handed to it during installation (it
+/// keeps none: without a current integration a remembered secret serves the
+/// call only).
+const INSTALL_KEY_TTL_SECS: u32 = 60;
 
 /// JSON Schema of the installation input.
 pub fn config_schema() -> Value {
@@ -27,7 +31,7 @@ pub fn config_schema() -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Jira Server",
         "type": "object",
-        "required": ["base_url", "consumer_key", "private_key", "access_token", "access_token_secret"],
+        "required": ["base_url", "consumer_key", "private_key", "access_token"],
         "properties": {
             "base_url": {
                 "type": "string",
@@ -48,15 +52,23 @@ pub fn config_schema() -> Value {
                 "description": "The consumer key of the incoming application link."
             },
             "private_key": secret("The application link's RSA private key, PEM (PKCS#8 or PKCS#1)."),
-            "access_token": secret("The OAuth 1.0a access token from the authorization dance."),
-            "access_token_secret": secret("The access token's secret."),
+            "access_token": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The OAuth 1.0a access token from the authorization dance. Every request carries it in clear, so it is stored with the metadata; the private key is what proves the requests are ours."
+            },
+            "access_token_secret": {
+                "type": "string",
+                "writeOnly": true,
+                "description": "Not used, and not stored: RSA-SHA1 signatures do not involve the token secret (RFC 5849 §3.4.3). Accepted so earlier installation inputs still work."
+            },
             "webhook_secret": secret("Optional: the secret of a Jira Data Center admin webhook; its deliveries carry X-Hub-Signature.")
         }
     })
 }
 
 /// A validated installation input.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Input {
     /// Without trailing slash.
     pub base_url: String,
@@ -66,9 +78,7 @@ pub struct Input {
     pub consumer_key: String,
     /// The PEM text as given (its SHA-1 is the webhook secret).
     pub private_key_pem: String,
-    pub private_key: PrivateKey,
     pub access_token: String,
-    pub access_token_secret: String,
     pub admin_webhook_secret: Option<String>,
 }
 
@@ -118,19 +128,30 @@ impl Input {
             )));
         }
         let private_key_pem = required("private_key")?;
-        let private_key = PrivateKey::from_pem(&private_key_pem)
-            .map_err(|e| Error::invalid_input(format!("private_key: {e}")))?;
-        Ok(Input {
+        let access_token = required("access_token")?;
+        // Only its type is checked: the token secret plays no part in RSA-SHA1.
+        string_field(obj, "access_token_secret", false)?;
+        let input = Input {
             base_url,
             netloc,
             verify_ssl,
             consumer_key,
             private_key_pem,
-            private_key,
-            access_token: required("access_token")?,
-            access_token_secret: required("access_token_secret")?,
+            access_token,
             admin_webhook_secret: string_field(obj, "webhook_secret", false)?,
-        })
+        };
+        // The host signs, so asking it to is how the key is checked; the
+        // message is ours so that it never quotes the key.
+        if input
+            .signing_key()
+            .rsa_sign(RsaHash::Sha1, b"trackbridge key check")
+            .is_err()
+        {
+            return Err(Error::invalid_input(
+                "private_key: the private key is not a PEM-encoded RSA private key (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`)",
+            ));
+        }
+        Ok(input)
     }
 
     /// `"{netloc}:{consumer_key}"`, cut to 64 characters.
@@ -141,17 +162,33 @@ impl Input {
             .collect()
     }
 
-    /// The secret of the webhook URL's token: SHA-1 hex of the private key text.
+    /// The secret of the webhook URL's token: SHA-1 hex of the private key
+    /// text as given (as in Sentry, so a re-installation registers the same URL).
     pub fn webhook_secret(&self) -> String {
-        hex(&Sha1::digest(self.private_key_pem.as_bytes()))
+        to_hex(&Sha1::digest(self.private_key_pem.as_bytes()))
+    }
+
+    /// The PEM as stored: OpenSSL ignores blanks around it, other parsers may not.
+    fn stored_private_key(&self) -> &str {
+        self.private_key_pem.trim()
+    }
+
+    /// A handle to the operator's key for this call: there is no integration
+    /// yet whose stored secrets the host could sign with, so the key is
+    /// handed to the host for the duration of the installation call.
+    pub fn signing_key(&self) -> Secret {
+        secrets::remember(
+            PRIVATE_KEY_SECRET,
+            self.stored_private_key().as_bytes(),
+            INSTALL_KEY_TTL_SECS,
+        )
     }
 
     pub fn oauth(&self) -> OAuthConfig {
         OAuthConfig {
             consumer_key: self.consumer_key.clone(),
-            private_key: self.private_key.clone(),
             access_token: self.access_token.clone(),
-            access_token_secret: self.access_token_secret.clone(),
+            private_key: self.signing_key(),
         }
     }
 
@@ -169,21 +206,23 @@ impl Input {
     }
 
     pub fn integration_data(&self, webhook_id: Option<&str>) -> IntegrationData {
+        // The consumer key and access token go in clear in every request's
+        // Authorization header and are worthless without the private key; the
+        // plugin needs them to build each signature base string.
         let metadata = json!({
             "base_url": self.base_url,
             "domain_name": self.netloc,
             "verify_ssl": self.verify_ssl,
             "webhook_id": webhook_id,
+            "consumer_key": self.consumer_key,
+            "access_token": self.access_token,
         });
         let mut secrets = json!({
-            "consumer_key": self.consumer_key,
-            "private_key": self.private_key_pem,
-            "access_token": self.access_token,
-            "access_token_secret": self.access_token_secret,
-            "webhook_secret": self.webhook_secret(),
+            PRIVATE_KEY_SECRET: self.stored_private_key(),
+            WEBHOOK_SECRET: self.webhook_secret(),
         });
         if let Some(s) = &self.admin_webhook_secret {
-            secrets["admin_webhook_secret"] = json!(s);
+            secrets[ADMIN_WEBHOOK_SECRET] = json!(s);
         }
         IntegrationData::new(
             self.external_id(),
@@ -199,71 +238,6 @@ fn netloc(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     rest[..end].to_string()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Sentry's message for a failed registration: the first value of
-/// `messages[0]` in Jira's error answer, or nothing.
-pub fn webhook_error_details(response: &Response) -> String {
-    let Ok(body) = serde_json::from_slice::<Value>(&response.body) else {
-        return String::new();
-    };
-    match body.get("messages").and_then(|m| m.get(0)) {
-        Some(Value::Object(first)) => first
-            .values()
-            .next()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-            .unwrap_or_default(),
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
-    }
-}
-
-pub const WEBHOOK_ERROR: &str = "Could not create issue webhook in Jira.";
-
-/// The webhook's id from Jira's answer: the last segment of `self`, else `id`.
-pub fn webhook_id(created: &Value) -> Option<String> {
-    created
-        .get("self")
-        .and_then(Value::as_str)
-        .and_then(|s| s.trim_end_matches('/').rsplit('/').next())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .or_else(|| created.get("id").and_then(crate::client::id_string))
-}
-
-/// Creates the issue webhook; its id, for uninstall.
-pub fn create_issue_webhook(client: &Client, input: &Input) -> Result<Option<String>> {
-    let body = json!({
-        "name": WEBHOOK_NAME,
-        "url": input.webhook_url(&integration::public_url()),
-        "events": WEBHOOK_EVENTS,
-    });
-    let response = client.create_webhook(&body).map_err(|e| Error::Upstream {
-        status: e.status(),
-        message: format!("{WEBHOOK_ERROR} {}", e.message()),
-        retry_after_secs: None,
-    })?;
-    if !response.is_success() {
-        let message = format!("{WEBHOOK_ERROR} {}", webhook_error_details(&response));
-        return Err(match response.status {
-            401 | 403 => Error::Unauthorized(message),
-            status => Error::Upstream {
-                status: Some(status),
-                message,
-                retry_after_secs: response.retry_after_secs(),
-            },
-        });
-    }
-    let created: Value = response.json().unwrap_or(Value::Null);
-    let id = webhook_id(&created);
-    if id.is_none() {
-        warn!("Jira created the issue webhook but named no id; uninstall cannot remove it");
-    }
-    Ok(id)
 }
 
 /// Validates the input, registers the issue webhook, and produces the data.
@@ -288,8 +262,9 @@ pub fn build(input: &Value) -> Result<IntegrationData> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::WEBHOOK_NAME;
     use crate::tests::TEST_KEY;
-    use trackbridge_plugin_sdk::http::Method;
+    use trackbridge_plugin_sdk::http::{Method, Response};
     use trackbridge_plugin_sdk::testing;
 
     fn input() -> Value {
@@ -347,7 +322,17 @@ mod tests {
             msg(with("webhook_secret", json!(3))),
             "webhook_secret must be a string"
         );
+        assert_eq!(
+            msg(with("access_token_secret", json!(false))),
+            "access_token_secret must be a string"
+        );
         assert!(Input::parse(&with("consumer_key", json!("k".repeat(200)))).is_ok());
+        let mut without_token_secret = input();
+        without_token_secret
+            .as_object_mut()
+            .unwrap()
+            .remove("access_token_secret");
+        assert!(Input::parse(&without_token_secret).is_ok());
         assert!(
             Input::parse(&with("verify_ssl", json!(null)))
                 .unwrap()
@@ -360,7 +345,10 @@ mod tests {
         let i = Input::parse(&input()).unwrap();
         assert_eq!(i.base_url, "https://jira.example.com");
         assert_eq!(i.external_id(), "jira.example.com:sentry-bot");
-        assert_eq!(i.webhook_secret(), hex(&Sha1::digest(TEST_KEY.as_bytes())));
+        assert_eq!(
+            i.webhook_secret(),
+            to_hex(&Sha1::digest(TEST_KEY.as_bytes()))
+        );
         assert_eq!(i.webhook_secret().len(), 40);
         let mut long = input();
         long["consumer_key"] = json!(
@@ -380,29 +368,6 @@ mod tests {
     }
 
     #[test]
-    fn webhook_error_details_take_the_first_message() {
-        let r = Response::json_body(
-            403,
-            &json!({"messages": [{"key": "You do not have permission to create WebHook 'Sentry Issue Sync'."}]}),
-        );
-        assert_eq!(
-            webhook_error_details(&r),
-            "You do not have permission to create WebHook 'Sentry Issue Sync'."
-        );
-        assert_eq!(webhook_error_details(&Response::new(502, "<html>")), "");
-        assert_eq!(
-            webhook_error_details(&Response::json_body(400, &json!({"messages": []}))),
-            ""
-        );
-        assert_eq!(
-            webhook_id(&json!({"self": "https://j/rest/webhooks/1.0/webhook/17"})).as_deref(),
-            Some("17")
-        );
-        assert_eq!(webhook_id(&json!({"id": 5})).as_deref(), Some("5"));
-        assert_eq!(webhook_id(&json!({})), None);
-    }
-
-    #[test]
     fn build_registers_the_webhook_first() {
         testing::reset();
         testing::set_public_url("https://sync.example.com");
@@ -418,13 +383,24 @@ mod tests {
         let metadata: Value = serde_json::from_str(&data.metadata).unwrap();
         assert_eq!(
             metadata,
-            json!({"base_url": "https://jira.example.com", "domain_name": "jira.example.com", "verify_ssl": false, "webhook_id": "7"})
+            json!({"base_url": "https://jira.example.com", "domain_name": "jira.example.com",
+                   "verify_ssl": false, "webhook_id": "7", "consumer_key": "sentry-bot",
+                   "access_token": "access-token"})
         );
         assert!(!data.metadata.contains("PRIVATE KEY"));
         let secrets: Value = serde_json::from_str(&data.secrets).unwrap();
-        assert_eq!(secrets["private_key"], TEST_KEY);
-        assert_eq!(secrets["access_token_secret"], "access-secret");
-        assert!(secrets.get("admin_webhook_secret").is_none());
+        let webhook_secret = to_hex(&Sha1::digest(TEST_KEY.as_bytes()));
+        assert_eq!(
+            secrets,
+            json!({"private_key": TEST_KEY.trim(), "webhook_secret": webhook_secret})
+        );
+        assert!(!data.secrets.contains("access-secret"));
+        // The host signed the registration with the operator's key.
+        assert!(
+            testing::secret_uses()
+                .iter()
+                .all(|(name, op)| name == "private_key" && op == "rsa-sign")
+        );
 
         let sent = testing::requests();
         assert_eq!(sent.len(), 1);
@@ -433,6 +409,9 @@ mod tests {
             sent[0].full_url(),
             "https://jira.example.com/rest/webhooks/1.0/webhook"
         );
+        // Checked as a later call would be: with the key stored for the integration.
+        testing::add_integration(&data.external_id, metadata, secrets.clone());
+        testing::make_current(&data.external_id);
         crate::client::tests::assert_signed(&sent[0]);
         let body: Value = serde_json::from_slice(sent[0].body.as_deref().unwrap()).unwrap();
         assert_eq!(body["name"], WEBHOOK_NAME);
@@ -445,9 +424,11 @@ mod tests {
             .strip_prefix("https://sync.example.com/extensions/jira-server/issue-updated/")
             .and_then(|t| t.strip_suffix('/'))
             .unwrap();
-        let decoded = jwt::decode(token).unwrap();
-        assert_eq!(decoded.claims, json!({"id": "jira.example.com:sentry-bot"}));
-        assert!(decoded.verify_hs256(secrets["webhook_secret"].as_str().unwrap().as_bytes()));
+        let claims = secrets::require("webhook_secret")
+            .unwrap()
+            .jwt_hs256_verify(token)
+            .unwrap();
+        assert_eq!(claims, json!({"id": "jira.example.com:sentry-bot"}));
         // The key never reaches a log line.
         assert!(
             testing::logs()

@@ -2,16 +2,16 @@
 //! issue sync as a plugin.
 //!
 //! Calls Jira with OAuth 1.0a RSA-SHA1 (an incoming application link's
-//! consumer key and private key, plus the access token of the dance);
-//! registers an issue webhook at installation whose URL carries an HS256
-//! token naming the integration.
+//! consumer key and private key, plus the access token of the dance; the host
+//! signs with the key); registers an issue webhook at installation whose URL
+//! carries an HS256 token naming the integration.
 
 pub mod client;
 pub mod install;
 pub mod jwt;
 pub mod oauth1;
 pub mod outbound;
-pub mod rng;
+pub mod registration;
 pub mod webhook;
 
 use serde_json::Value;
@@ -36,13 +36,10 @@ fn current_client() -> Result<Client> {
 impl Provider for JiraServer {
     fn describe() -> ProviderInfo {
         ProviderInfo {
-            name: "jira-server".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            display_name: "Jira Server".into(),
             routes: vec![Route::new("POST", WEBHOOK_ROUTE)],
             config_schema: install::config_schema().to_string(),
             url_fields: vec!["base_url".into()],
-            allowed_host_patterns: vec![],
+            ..ProviderInfo::new("jira-server", env!("CARGO_PKG_VERSION"), "Jira Server")
         }
     }
 
@@ -112,8 +109,8 @@ impl Provider for JiraServer {
         outbound::sync_status(&current_client()?, &issue.key, resolve, &mappings)
     }
 
-    fn sync_assignee(issue: ExternalIssue, emails: Option<Vec<String>>) -> Result<SyncOutcome> {
-        outbound::sync_assignee(&current_client()?, &issue.key, emails.as_deref())
+    fn sync_assignee(issue: ExternalIssue, user: Option<UserRef>) -> Result<SyncOutcome> {
+        outbound::sync_assignee(&current_client()?, &issue.key, user.as_ref())
     }
 }
 
@@ -143,6 +140,8 @@ mod tests {
         );
         assert_eq!(info.url_fields, vec!["base_url".to_string()]);
         assert!(info.allowed_host_patterns.is_empty());
+        assert_eq!(info.status_model, StatusModel::Workflow);
+        assert_eq!(info.maintenance_interval_secs, None);
         let schema: Value = serde_json::from_str(&info.config_schema).unwrap();
         assert_eq!(schema["properties"]["consumer_key"]["maxLength"], 200);
         assert_eq!(schema["properties"]["verify_ssl"]["default"], true);
@@ -152,10 +151,9 @@ mod tests {
         testing::reset();
         testing::add_integration(
             "jira.example.com:sentry-bot",
-            json!({"base_url": "https://jira.example.com", "webhook_id": webhook_id}),
-            json!({"consumer_key": "sentry-bot", "private_key": TEST_KEY,
-                   "access_token": "access-token", "access_token_secret": "access-secret",
-                   "webhook_secret": "w"}),
+            json!({"base_url": "https://jira.example.com", "webhook_id": webhook_id,
+                   "consumer_key": "sentry-bot", "access_token": "access-token"}),
+            json!({"private_key": TEST_KEY, "webhook_secret": "w"}),
         );
         testing::make_current("jira.example.com:sentry-bot");
     }
@@ -182,6 +180,34 @@ mod tests {
 
         installed(None);
         assert!(JiraServer::uninstall().is_ok());
+        assert!(testing::requests().is_empty());
+    }
+
+    #[test]
+    fn calls_for_an_installation_of_the_0_1_0_build_ask_to_install_again() {
+        testing::reset();
+        testing::add_integration(
+            "jira.example.com:sentry-bot",
+            json!({"base_url": "https://jira.example.com", "domain_name": "jira.example.com",
+                   "verify_ssl": true, "webhook_id": "7"}),
+            json!({"consumer_key": "sentry-bot", "private_key": TEST_KEY,
+                   "access_token": "access-token", "access_token_secret": "access-secret",
+                   "webhook_secret": "w"}),
+        );
+        testing::make_current("jira.example.com:sentry-bot");
+        testing::on_http(|_| Ok(Response::new(204, "")));
+        let issue = ExternalIssue {
+            key: "APP-1".into(),
+            metadata: "{}".into(),
+        };
+        for e in [
+            JiraServer::uninstall().unwrap_err(),
+            JiraServer::sync_assignee(issue.clone(), None).unwrap_err(),
+            JiraServer::sync_status(issue, true, vec![]).unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::Unauthorized(_)), "{e:?}");
+            assert!(e.message().contains("install it again"), "{e}");
+        }
         assert!(testing::requests().is_empty());
     }
 }

@@ -1,17 +1,18 @@
 //! OAuth 1.0a request signing (RFC 5849 §3), as Jira Server / Data Center
 //! application links expect it: RSA-SHA1 with the consumer's private key.
-//! HMAC-SHA1 is here too, for the RFC's own test vectors.
-
-use std::fmt;
+//!
+//! The plugin builds the signature base string; the host signs it with the
+//! private key, which the plugin only holds by handle.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::{Pkcs1v15Sign, RsaPrivateKey};
-use sha1::{Digest, Sha1};
+use trackbridge_plugin_sdk::Result;
+use trackbridge_plugin_sdk::secrets::{RsaHash, Secret};
 use trackbridge_plugin_sdk::url::{Url, decode, encode_component, parse_query};
+
+/// The only signature method Jira application links use with a key pair.
+/// (HMAC-SHA1 needs the consumer secret, which incoming links do not have.)
+pub const SIGNATURE_METHOD: &str = "RSA-SHA1";
 
 /// RFC 5849 §3.6 percent-encoding: everything but `A-Z a-z 0-9 - . _ ~`,
 /// upper-case hex, UTF-8 first. (The SDK's component encoding is exactly this.)
@@ -19,66 +20,13 @@ pub fn encode(s: &str) -> String {
     encode_component(s)
 }
 
-/// A consumer private key, parsed once. Its `Debug` never shows the key.
-#[derive(Clone)]
-pub struct PrivateKey(RsaPrivateKey);
-
-impl fmt::Debug for PrivateKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PrivateKey(<redacted>)")
-    }
-}
-
-impl PrivateKey {
-    /// Parses a PEM RSA private key, PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1
-    /// (`BEGIN RSA PRIVATE KEY`). The error never quotes the key.
-    pub fn from_pem(pem: &str) -> Result<PrivateKey, String> {
-        let pem = pem.trim();
-        RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map(PrivateKey)
-            .map_err(|_| {
-                "the private key is not a PEM-encoded RSA private key (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`)".to_string()
-            })
-    }
-
-    /// RSASSA-PKCS1-v1_5 with SHA-1 over `data`, blinded with host randomness.
-    pub fn sign_sha1(&self, data: &[u8]) -> Vec<u8> {
-        let digest = Sha1::digest(data);
-        let mut rng = crate::rng::HostRng;
-        // PKCS#1 v1.5 signing fails only for keys too small for a SHA-1
-        // DigestInfo (< 368 bits), which no parseable Jira key is.
-        self.0
-            .sign_with_rng(&mut rng, Pkcs1v15Sign::new::<Sha1>(), &digest)
-            .unwrap_or_default()
-    }
-}
-
-/// How the signature is computed.
-#[derive(Debug, Clone)]
-pub enum Method {
-    RsaSha1(Box<PrivateKey>),
-    /// Consumer secret; the token secret is in [`Credentials::token_secret`].
-    HmacSha1(String),
-}
-
-impl Method {
-    fn name(&self) -> &'static str {
-        match self {
-            Method::RsaSha1(_) => "RSA-SHA1",
-            Method::HmacSha1(_) => "HMAC-SHA1",
-        }
-    }
-}
-
-/// Who signs: the consumer and (after the dance) the access token.
+/// Who signs: the consumer and (after the dance) the access token. Both are
+/// sent in clear in every `Authorization` header, so neither is a secret;
+/// the private key, which is, stays with the host.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub consumer_key: String,
-    pub method: Method,
     pub token: Option<String>,
-    /// Unused by RSA-SHA1 (RFC 5849 §3.4.3), part of the HMAC key otherwise.
-    pub token_secret: String,
 }
 
 /// The per-request values: `oauth_timestamp`, `oauth_nonce`, and extra
@@ -143,6 +91,12 @@ pub fn request_parameters(url: &Url, form_body: Option<&[u8]>) -> Vec<(String, S
     params
 }
 
+/// The base64 RSA-SHA1 signature of `base_string` with `private_key`.
+pub fn sign(private_key: &Secret, base_string: &str) -> Result<String> {
+    let signature = private_key.rsa_sign(RsaHash::Sha1, base_string.as_bytes())?;
+    Ok(STANDARD.encode(signature))
+}
+
 impl Credentials {
     /// The `oauth_*` parameters of one request, without the signature.
     pub fn protocol_parameters(&self, nonce: &Nonce) -> Vec<(String, String)> {
@@ -151,7 +105,7 @@ impl Credentials {
             ("oauth_nonce".to_string(), nonce.nonce.clone()),
             (
                 "oauth_signature_method".to_string(),
-                self.method.name().to_string(),
+                SIGNATURE_METHOD.to_string(),
             ),
             ("oauth_timestamp".to_string(), nonce.timestamp.to_string()),
         ];
@@ -165,23 +119,9 @@ impl Credentials {
         oauth
     }
 
-    /// The base64 signature of `base_string`.
-    pub fn sign(&self, base_string: &str) -> String {
-        match &self.method {
-            Method::RsaSha1(key) => STANDARD.encode(key.sign_sha1(base_string.as_bytes())),
-            Method::HmacSha1(consumer_secret) => {
-                let key = format!("{}&{}", encode(consumer_secret), encode(&self.token_secret));
-                let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes())
-                    .expect("HMAC takes keys of any length");
-                mac.update(base_string.as_bytes());
-                STANDARD.encode(mac.finalize().into_bytes())
-            }
-        }
-    }
-
-    /// The `oauth_signature` for `method url` (query included) with an
+    /// The signature base string for `method url` (query included) with an
     /// optional form body.
-    pub fn signature(
+    pub fn base_string(
         &self,
         method: &str,
         url: &Url,
@@ -190,19 +130,23 @@ impl Credentials {
     ) -> String {
         let mut params = request_parameters(url, form_body);
         params.extend(self.protocol_parameters(nonce));
-        self.sign(&signature_base_string(method, url, &params))
+        signature_base_string(method, url, &params)
     }
 
     /// The `Authorization` header value (§3.5.1): `OAuth k="v", ...` with
-    /// names and values percent-encoded.
+    /// names and values percent-encoded, signed with `private_key`.
     pub fn authorization(
         &self,
         method: &str,
         url: &Url,
         form_body: Option<&[u8]>,
         nonce: &Nonce,
-    ) -> String {
-        let signature = self.signature(method, url, form_body, nonce);
+        private_key: &Secret,
+    ) -> Result<String> {
+        let signature = sign(
+            private_key,
+            &self.base_string(method, url, form_body, nonce),
+        )?;
         let mut oauth = self.protocol_parameters(nonce);
         oauth.push(("oauth_signature".to_string(), signature));
         let fields = oauth
@@ -210,7 +154,7 @@ impl Credentials {
             .map(|(k, v)| format!("{}=\"{}\"", encode(k), encode(v)))
             .collect::<Vec<_>>()
             .join(", ");
-        format!("OAuth {fields}")
+        Ok(format!("OAuth {fields}"))
     }
 }
 
@@ -236,18 +180,9 @@ pub fn parse_authorization(value: &str) -> Option<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The 1024-bit RSA test key of the OAuth test cases (wiki.oauth.net TestCases §9.3).
-    pub(crate) const TEST_CASES_KEY: &str = crate::tests::TEST_KEY;
-
-    fn hmac(consumer_key: &str, token: Option<&str>, token_secret: &str) -> Credentials {
-        Credentials {
-            consumer_key: consumer_key.into(),
-            method: Method::HmacSha1("kd94hf93k423kf44".into()),
-            token: token.map(str::to_string),
-            token_secret: token_secret.into(),
-        }
-    }
+    use serde_json::json;
+    use trackbridge_plugin_sdk::secrets;
+    use trackbridge_plugin_sdk::testing;
 
     fn nonce(ts: u64, n: &str, extra: &[(&str, &str)]) -> Nonce {
         Nonce {
@@ -265,69 +200,25 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
-    // RFC 5849 §1.2, the three HMAC-SHA1 steps (webhook-reliability §3.4).
-    #[test]
-    fn rfc5849_section_1_2_initiate() {
-        let c = hmac("dpf43f3p2l4k3l03", None, "");
-        let n = nonce(
-            137131200,
-            "wIjqoS",
-            &[("oauth_callback", "http://printer.example.com/ready")],
-        );
-        let sig = c.signature(
-            "POST",
-            &url("https://photos.example.net/initiate"),
-            None,
-            &n,
-        );
-        assert_eq!(sig, "74KNZJeDHnMBp0EMJ9ZHt/XKycU=");
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
-    #[test]
-    fn rfc5849_section_1_2_token() {
-        let c = hmac(
-            "dpf43f3p2l4k3l03",
-            Some("hh5s93j4hdidpola"),
-            "hdhd0244k9j7ao03",
-        );
-        let n = nonce(
-            137131201,
-            "walatlh",
-            &[("oauth_verifier", "hfdp7dh39dks9884")],
-        );
-        let sig = c.signature("POST", &url("https://photos.example.net/token"), None, &n);
-        assert_eq!(sig, "gKgrFCywp7rO0OXSjdot/IHF7IU=");
-    }
-
-    #[test]
-    fn rfc5849_section_1_2_photos() {
-        let c = hmac(
-            "dpf43f3p2l4k3l03",
-            Some("nnch734d00sl2jdk"),
-            "pfkkdhi9sl3r4s00",
-        );
-        let n = nonce(137131202, "chapoH", &[]);
-        let sig = c.signature(
-            "GET",
-            &url("http://photos.example.net/photos?file=vacation.jpg&size=original"),
-            None,
-            &n,
-        );
-        assert_eq!(sig, "MdpQcU8iPSUjWoN/UDMsK2sui9I=");
-    }
-
-    // RFC 5849 §3.4.1 normalization and base string example.
+    // RFC 5849 §3.4.1 normalization and base string example (its parameters
+    // name HMAC-SHA1; only the string building is under test).
     #[test]
     fn rfc5849_section_3_4_1_base_string() {
         let u = url("http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b");
-        let c = Credentials {
-            consumer_key: "9djdj82h48djs9d2".into(),
-            method: Method::HmacSha1("unused".into()),
-            token: Some("kkk9d7dh3k39sjv7".into()),
-            token_secret: String::new(),
-        };
         let mut params = request_parameters(&u, Some(b"c2&a3=2+q"));
-        params.extend(c.protocol_parameters(&nonce(137131201, "7d8f3e4a", &[])));
+        params.extend(pairs(&[
+            ("oauth_consumer_key", "9djdj82h48djs9d2"),
+            ("oauth_token", "kkk9d7dh3k39sjv7"),
+            ("oauth_signature_method", "HMAC-SHA1"),
+            ("oauth_timestamp", "137131201"),
+            ("oauth_nonce", "7d8f3e4a"),
+        ]));
         assert_eq!(
             normalize_parameters(&params),
             "a2=r%20b&a3=2%20q&a3=a&b5=%3D%253D&c%40=&c2=&oauth_consumer_key=9djdj82h48djs9d2&oauth_nonce=7d8f3e4a&oauth_signature_method=HMAC-SHA1&oauth_timestamp=137131201&oauth_token=kkk9d7dh3k39sjv7"
@@ -338,43 +229,75 @@ mod tests {
         );
     }
 
+    #[test]
+    fn protocol_parameters_follow_the_credentials() {
+        let c = Credentials {
+            consumer_key: "ck".into(),
+            token: Some("tok".into()),
+        };
+        let n = nonce(5, "n", &[("oauth_verifier", "v")]);
+        assert_eq!(
+            c.protocol_parameters(&n),
+            pairs(&[
+                ("oauth_consumer_key", "ck"),
+                ("oauth_nonce", "n"),
+                ("oauth_signature_method", "RSA-SHA1"),
+                ("oauth_timestamp", "5"),
+                ("oauth_token", "tok"),
+                ("oauth_verifier", "v"),
+            ])
+        );
+    }
+
     // OAuth test cases §9.3: RSA-SHA1 (note the deliberate `vacaction`).
     const RSA_BASE_STRING: &str = "GET&http%3A%2F%2Fphotos.example.net%2Fphotos&file%3Dvacaction.jpg%26oauth_consumer_key%3Ddpf43f3p2l4k3l03%26oauth_nonce%3D13917289812797014437%26oauth_signature_method%3DRSA-SHA1%26oauth_timestamp%3D1196666512%26oauth_version%3D1.0%26size%3Doriginal";
     const RSA_SIGNATURE: &str = "jvTp/wX1TYtByB1m+Pbyo0lnCOLIsyGCH7wke8AUs3BpnwZJtAuEJkvQL2/9n4s5wUmUl4aCI4BwpraNx4RtEXMe5qg5T1LVTGliMRpKasKsW//e+RinhejgCuzoH26dyF8iY2ZZ/5D1ilgeijhV/vBka5twt399mXwaYdCwFYE=";
 
-    fn rsa_credentials() -> Credentials {
-        Credentials {
+    fn test_case() -> (Credentials, Nonce, Url) {
+        let c = Credentials {
             consumer_key: "dpf43f3p2l4k3l03".into(),
-            method: Method::RsaSha1(Box::new(PrivateKey::from_pem(TEST_CASES_KEY).unwrap())),
             token: None,
-            token_secret: String::new(),
-        }
+        };
+        let n = Nonce {
+            version: true,
+            ..nonce(1196666512, "13917289812797014437", &[])
+        };
+        let u = url("http://photos.example.net/photos?file=vacaction.jpg&size=original");
+        (c, n, u)
+    }
+
+    /// The test cases' key as the current integration's `private_key`.
+    fn with_test_key() -> Secret {
+        testing::reset();
+        testing::add_integration(
+            "site",
+            json!({}),
+            json!({"private_key": crate::tests::TEST_KEY}),
+        );
+        testing::make_current("site");
+        secrets::require("private_key").unwrap()
     }
 
     #[test]
     fn oauth_test_cases_rsa_sha1() {
-        let c = rsa_credentials();
-        let n = Nonce {
-            version: true,
-            ..nonce(1196666512, "13917289812797014437", &[])
-        };
-        let u = url("http://photos.example.net/photos?file=vacaction.jpg&size=original");
-        let mut params = request_parameters(&u, None);
-        params.extend(c.protocol_parameters(&n));
-        assert_eq!(signature_base_string("GET", &u, &params), RSA_BASE_STRING);
-        assert_eq!(c.sign(RSA_BASE_STRING), RSA_SIGNATURE);
-        assert_eq!(c.signature("GET", &u, None, &n), RSA_SIGNATURE);
+        let key = with_test_key();
+        let (c, n, u) = test_case();
+        assert_eq!(c.base_string("GET", &u, None, &n), RSA_BASE_STRING);
+        assert_eq!(sign(&key, RSA_BASE_STRING).unwrap(), RSA_SIGNATURE);
+        assert_eq!(
+            testing::secret_uses(),
+            vec![
+                ("private_key".to_string(), "get".to_string()),
+                ("private_key".to_string(), "rsa-sign".to_string())
+            ]
+        );
     }
 
     #[test]
     fn header_format_and_round_trip() {
-        let c = rsa_credentials();
-        let n = Nonce {
-            version: true,
-            ..nonce(1196666512, "13917289812797014437", &[])
-        };
-        let u = url("http://photos.example.net/photos?file=vacaction.jpg&size=original");
-        let header = c.authorization("GET", &u, None, &n);
+        let key = with_test_key();
+        let (c, n, u) = test_case();
+        let header = c.authorization("GET", &u, None, &n, &key).unwrap();
         let sig = encode(RSA_SIGNATURE);
         assert_eq!(
             header,
@@ -386,6 +309,18 @@ mod tests {
         assert!(parsed.contains(&("oauth_signature".into(), RSA_SIGNATURE.into())));
         assert_eq!(parse_authorization("Bearer x"), None);
         assert_eq!(parse_authorization("OAuth a=unquoted"), None);
+    }
+
+    #[test]
+    fn a_secret_that_is_no_key_fails_the_signature() {
+        testing::reset();
+        testing::add_integration("site", json!({}), json!({"private_key": "not a key"}));
+        testing::make_current("site");
+        let key = secrets::require("private_key").unwrap();
+        let (c, n, u) = test_case();
+        let e = c.authorization("GET", &u, None, &n, &key).unwrap_err();
+        assert!(e.message().contains("private_key"), "{e}");
+        assert!(!e.message().contains("not a key"), "{e}");
     }
 
     #[test]
@@ -401,23 +336,6 @@ mod tests {
         assert_eq!(
             base_uri(&url("https://jira.example.com:443")),
             "https://jira.example.com/"
-        );
-    }
-
-    #[test]
-    fn bad_keys_are_refused_without_quoting_them() {
-        for bad in [
-            "",
-            "not a key",
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
-        ] {
-            let e = PrivateKey::from_pem(bad).unwrap_err();
-            assert!(e.contains("not a PEM-encoded RSA private key"), "{e}");
-            assert!(!bad.is_empty() || !e.contains("AAAA"));
-        }
-        assert_eq!(
-            format!("{:?}", PrivateKey::from_pem(TEST_CASES_KEY).unwrap()),
-            "PrivateKey(<redacted>)"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! transitions to the mapped status, assignment by user `name`.
 
 use serde_json::Value;
-use trackbridge_plugin_sdk::provider::SyncOutcome;
+use trackbridge_plugin_sdk::provider::{SyncOutcome, UserRef};
 use trackbridge_plugin_sdk::{Error, Result, json, warn};
 
 /// The status sync is the same as on Jira Cloud (see `trackbridge-jira-common`);
@@ -27,13 +27,20 @@ pub fn pick_user<'a>(users: &'a [Value], email: &str) -> Option<&'a Value> {
     })
 }
 
-pub fn sync_assignee(client: &Client, key: &str, emails: Option<&[String]>) -> Result<SyncOutcome> {
-    let Some(emails) = emails else {
+/// Assigns `key` to `user`: by the user name an operator mapped at this
+/// integration (the identity's id, see `Client::assignee_identity`), else by
+/// searching the user's verified emails; unassigns for `None`.
+pub fn sync_assignee(client: &Client, key: &str, user: Option<&UserRef>) -> Result<SyncOutcome> {
+    let Some(user) = user else {
         assign(client, key, None)?;
         return Ok(SyncOutcome::changed());
     };
+    if let Some(name) = user.identity_id().filter(|id| !id.is_empty()) {
+        assign(client, key, Some(name))?;
+        return Ok(SyncOutcome::changed());
+    }
     let mut matched: Option<String> = None;
-    for email in emails.iter().filter(|e| !e.is_empty()) {
+    for email in user.emails.iter().filter(|e| !e.is_empty()) {
         let users = match client.assignable_users(key, email) {
             Ok(users) => users,
             // One email failing to search must not stop the others (Sentry skips it).
@@ -87,7 +94,7 @@ mod tests {
     use crate::client::tests::test_oauth;
     use serde_json::json;
     use trackbridge_plugin_sdk::http::{Method, Response};
-    use trackbridge_plugin_sdk::provider::StatusMapping;
+    use trackbridge_plugin_sdk::provider::{Identity, StatusMapping};
     use trackbridge_plugin_sdk::testing;
 
     const BASE: &str = "https://jira.example.com";
@@ -176,8 +183,11 @@ mod tests {
         });
     }
 
-    fn bob() -> Option<Vec<String>> {
-        Some(vec!["bob@example.org".to_string()])
+    fn bob() -> Option<UserRef> {
+        Some(UserRef {
+            emails: vec!["bob@example.org".to_string()],
+            identities: Vec::new(),
+        })
     }
 
     #[test]
@@ -189,7 +199,7 @@ mod tests {
             204,
         );
         assert!(
-            sync_assignee(&client(), "APP-1", bob().as_deref())
+            sync_assignee(&client(), "APP-1", bob().as_ref())
                 .unwrap()
                 .changed
         );
@@ -207,7 +217,7 @@ mod tests {
     fn single_user_taken_without_email() {
         testing::reset();
         searching(json!([{"name": "Beef"}]), 204);
-        sync_assignee(&client(), "APP-1", bob().as_deref()).unwrap();
+        sync_assignee(&client(), "APP-1", bob().as_ref()).unwrap();
         assert_eq!(puts(), vec![json!({"name": "Beef"})]);
     }
 
@@ -215,27 +225,52 @@ mod tests {
     fn several_users_without_email_is_an_error_without_put() {
         testing::reset();
         searching(json!([{"name": "a"}, {"name": "b"}]), 204);
-        let e = sync_assignee(&client(), "APP-1", bob().as_deref()).unwrap_err();
+        let e = sync_assignee(&client(), "APP-1", bob().as_ref()).unwrap_err();
         assert!(e.message().starts_with(ASSIGN_FAILED), "{e}");
         assert_eq!(testing::requests().len(), 1);
         testing::reset();
         searching(json!([]), 204);
-        assert!(sync_assignee(&client(), "APP-1", bob().as_deref()).is_err());
+        assert!(sync_assignee(&client(), "APP-1", bob().as_ref()).is_err());
     }
 
     #[test]
     fn assign_errors() {
         testing::reset();
         searching(json!([{"name": "bob"}]), 401);
-        let e = sync_assignee(&client(), "APP-1", bob().as_deref()).unwrap_err();
+        let e = sync_assignee(&client(), "APP-1", bob().as_ref()).unwrap_err();
         assert!(matches!(e, Error::Unauthorized(_)), "{e}");
         assert!(e.message().starts_with(ASSIGN_FORBIDDEN), "{e}");
         for status in [400, 403, 500] {
             testing::reset();
             searching(json!([{"name": "bob"}]), status);
-            let e = sync_assignee(&client(), "APP-1", bob().as_deref()).unwrap_err();
+            let e = sync_assignee(&client(), "APP-1", bob().as_ref()).unwrap_err();
             assert!(e.message().starts_with(ASSIGN_FAILED), "{status}: {e}");
         }
+    }
+
+    #[test]
+    fn a_mapped_identity_is_assigned_without_a_search() {
+        testing::reset();
+        testing::on_http(|_| Ok(Response::new(204, "")));
+        let user = UserRef {
+            emails: vec!["bob@example.org".to_string()],
+            identities: vec![Identity::new("bob.b").with_login("bob.b")],
+        };
+        assert!(
+            sync_assignee(&client(), "APP-1", Some(&user))
+                .unwrap()
+                .changed
+        );
+        let sent = testing::requests();
+        assert_eq!(sent.len(), 1, "no search");
+        assert_eq!(puts(), vec![json!({"name": "bob.b"})]);
+        crate::client::tests::assert_signed(&sent[0]);
+
+        // Jira's refusal is reported as for a searched user.
+        testing::reset();
+        searching(json!([]), 400);
+        let e = sync_assignee(&client(), "APP-1", Some(&user)).unwrap_err();
+        assert!(e.message().starts_with(ASSIGN_FAILED), "{e}");
     }
 
     #[test]

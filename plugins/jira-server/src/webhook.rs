@@ -1,18 +1,23 @@
 //! `POST /extensions/jira-server/issue-updated/{token}/` (sentry-flows §6.3):
 //! the token in the URL names and authenticates the integration; an admin
-//! webhook's `X-Hub-Signature` is checked too when one was configured.
+//! webhook's `X-Hub-Signature` is checked too when one was configured. The
+//! host does both checks with the stored secrets.
 
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use trackbridge_jira_common::has_changelog;
+use trackbridge_plugin_sdk::crypto::sha256_hex;
 use trackbridge_plugin_sdk::provider::{InboundEvent, IncomingRequest, Rejection, VerifiedWebhook};
+use trackbridge_plugin_sdk::secrets::{self, Secret};
 use trackbridge_plugin_sdk::url::decode;
 use trackbridge_plugin_sdk::{Result, integration, json, warn};
 
 use crate::client::Client;
-use crate::install::hex;
 use crate::jwt;
+
+/// The secret the URL token is signed with (derived at installation).
+pub const WEBHOOK_SECRET: &str = "webhook_secret";
+/// The operator's optional admin webhook secret, for `X-Hub-Signature`.
+pub const ADMIN_WEBHOOK_SECRET: &str = "admin_webhook_secret";
 
 fn bad_request(message: &str) -> Rejection {
     Rejection::new(400, message)
@@ -27,25 +32,28 @@ fn token(request: &IncomingRequest) -> Option<String> {
 
 pub fn verify(request: &IncomingRequest) -> Result<VerifiedWebhook, Rejection> {
     let token = token(request).ok_or_else(|| bad_request("Token was not provided"))?;
-    let token = jwt::decode(&token).ok_or_else(|| bad_request("Could not decode the token"))?;
-    let external_id = token
-        .claims
+    // Unverified: it only says whose secret to verify it with.
+    let claims =
+        jwt::unverified_claims(&token).ok_or_else(|| bad_request("Could not decode the token"))?;
+    let external_id = claims
         .get("id")
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .ok_or_else(|| bad_request("The token has no id"))?;
     let installation = integration::select(external_id)
         .ok_or_else(|| bad_request("No integration found for the token"))?;
-    let secret = json::non_empty_str_at(&installation.secrets, &["webhook_secret"])
+    let secret = secrets::get(WEBHOOK_SECRET)
         .ok_or_else(|| bad_request("No integration found for the token"))?;
-    if !token.verify_hs256(secret.as_bytes()) {
+    let verified = secret.jwt_hs256_verify(&token);
+    // The verified claims must name the integration selected by the unverified ones.
+    if !verified.is_ok_and(|claims| claims.get("id").and_then(Value::as_str) == Some(external_id)) {
         warn!("jira_server.webhook.invalid_token for {external_id}");
         return Err(bad_request("The token's signature is invalid"));
     }
     if let (Some(signature), Some(admin_secret)) = (
         request.header("x-hub-signature"),
-        json::non_empty_str_at(&installation.secrets, &["admin_webhook_secret"]),
-    ) && !hub_signature_valid(admin_secret.as_bytes(), &request.body, signature)
+        secrets::get(ADMIN_WEBHOOK_SECRET),
+    ) && !hub_signature_valid(&admin_secret, &request.body, signature)
     {
         return Err(Rejection::new(401, "X-Hub-Signature is invalid"));
     }
@@ -68,24 +76,13 @@ fn parse_body(body: &[u8]) -> Result<Value, Rejection> {
     }
 }
 
-/// `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, compared in
-/// constant time; any other algorithm fails.
-pub fn hub_signature_valid(secret: &[u8], body: &[u8], header: &str) -> bool {
+/// `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, compared by
+/// the host in constant time; any other algorithm fails.
+pub fn hub_signature_valid(secret: &Secret, body: &[u8], header: &str) -> bool {
     let Some((algorithm, digest)) = header.trim().split_once('=') else {
         return false;
     };
-    if !algorithm.eq_ignore_ascii_case("sha256") || digest.len() != 64 {
-        return false;
-    }
-    let Some(expected) = (0..32)
-        .map(|i| u8::from_str_radix(digest.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()
-    else {
-        return false;
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    algorithm.eq_ignore_ascii_case("sha256") && secret.hmac_sha256_verify_hex(body, digest)
 }
 
 /// Data Center sends no delivery identifier: hex SHA-256 of (`webhookEvent`,
@@ -107,11 +104,11 @@ pub fn delivery_id(payload: &Value) -> Option<String> {
             .map(|p| p.cloned().unwrap_or(Value::Null))
             .collect(),
     );
-    Some(hex(&Sha256::digest(key.to_string().as_bytes())))
+    Some(sha256_hex(key.to_string().as_bytes()))
 }
 
-/// The events of a verified delivery; the integration is current. Server
-/// has no email API, so an assignee without `emailAddress` yields no event.
+/// The events of a verified delivery; the integration is current. An
+/// assignee is named by its user name (see [`Client`]'s `assignee_identity`).
 pub fn handle(request: &IncomingRequest, client: &Client) -> Result<Vec<InboundEvent>> {
     trackbridge_jira_common::events(&request.body, client, delivery_id)
 }
@@ -122,8 +119,9 @@ mod tests {
     use crate::client::tests::test_oauth;
     use serde_json::json;
     use trackbridge_jira_common::status_action;
+    use trackbridge_plugin_sdk::crypto::hmac_sha256_hex;
     use trackbridge_plugin_sdk::http::Response;
-    use trackbridge_plugin_sdk::provider::{Change, StatusAction, StatusChange};
+    use trackbridge_plugin_sdk::provider::{Change, Identity, StatusAction, StatusChange};
     use trackbridge_plugin_sdk::testing;
 
     const EXTERNAL_ID: &str = "jira.example.com:sentry-bot";
@@ -139,15 +137,17 @@ mod tests {
 
     fn setup(admin_secret: Option<&str>) {
         testing::reset();
-        let mut secrets = json!({"webhook_secret": SECRET});
+        let mut secrets = json!({"webhook_secret": SECRET, "private_key": crate::tests::TEST_KEY});
         if let Some(s) = admin_secret {
             secrets["admin_webhook_secret"] = json!(s);
         }
         testing::add_integration(
             EXTERNAL_ID,
-            json!({"base_url": "https://jira.example.com"}),
+            json!({"base_url": "https://jira.example.com", "consumer_key": "sentry-bot",
+                   "access_token": "access-token"}),
             secrets,
         );
+        testing::make_current(EXTERNAL_ID);
     }
 
     fn token(claims: Value, secret: &str) -> String {
@@ -183,10 +183,13 @@ mod tests {
         assert_eq!(verified.integration, EXTERNAL_ID);
         assert_eq!(verified.event_time, Some(1_700_000_000_123));
         assert!(!verified.ignore);
-        let expected = hex(&Sha256::digest(
-            br#"["jira:issue_updated","10001",1700000000123,12345]"#,
-        ));
+        let expected = sha256_hex(br#"["jira:issue_updated","10001",1700000000123,12345]"#);
         assert_eq!(verified.delivery_id, Some(expected));
+        // The host verified the token with the stored secret.
+        assert!(
+            testing::secret_uses()
+                .contains(&("webhook_secret".to_string(), "jwt-hs256-verify".to_string()))
+        );
     }
 
     #[test]
@@ -237,9 +240,7 @@ mod tests {
     fn hub_signature_checked_when_configured() {
         setup(Some(ADMIN_SECRET));
         let sign = |secret: &[u8], body: &str| {
-            let mut m = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-            m.update(body.as_bytes());
-            format!("sha256={}", hex(&m.finalize().into_bytes()))
+            format!("sha256={}", hmac_sha256_hex(secret, body.as_bytes()))
         };
         let good = sign(ADMIN_SECRET.as_bytes(), ASSIGNEE);
         let bad = sign(b"other", ASSIGNEE);
@@ -267,8 +268,9 @@ mod tests {
         // Without the header, the URL token alone authenticates (as in Sentry).
         assert_eq!(status_of(verify(&request(&t, &[], ASSIGNEE))), 200);
         // The GitHub vector.
+        testing::make_current(EXTERNAL_ID);
         assert!(hub_signature_valid(
-            ADMIN_SECRET.as_bytes(),
+            &secrets::require(ADMIN_WEBHOOK_SECRET).unwrap(),
             b"Hello, World!",
             "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
         ));
@@ -284,31 +286,58 @@ mod tests {
         Client::new("https://jira.example.com", test_oauth())
     }
 
+    fn assignee_of(body: &str) -> Vec<String> {
+        handle(&request(&good_token(), &[], body), &client())
+            .unwrap()
+            .iter()
+            .map(|e| format!("{:?}", e.change))
+            .collect()
+    }
+
+    fn assigned(identity: Identity) -> Vec<String> {
+        vec![format!("{:?}", Change::Assignee(Some(identity)))]
+    }
+
     #[test]
     fn assignee_events() {
         setup(None);
         let events = handle(&request(&good_token(), &[], ASSIGNEE), &client()).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].external_issue, "APP-1");
+        // Without a user name, the email is all there is to name the assignee by.
         assert_eq!(
-            format!("{:?}", events[0].change),
-            format!("{:?}", Change::Assignee(Some("bob@example.org".into())))
+            assignee_of(ASSIGNEE),
+            assigned(Identity::new("bob@example.org").with_email("bob@example.org", true))
+        );
+        let full = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1",
+            "fields": {"assignee": {"name": "bob", "key": "JIRAUSER10100", "displayName": "Bob B",
+            "emailAddress": "bob@example.org"}}}}"#;
+        assert_eq!(
+            assignee_of(full),
+            assigned(
+                Identity::new("bob")
+                    .with_login("bob")
+                    .with_display_name("Bob B")
+                    .with_email("bob@example.org", true)
+            )
         );
         let unassigned = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1", "fields": {"assignee": null}}}"#;
         let missing = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1", "fields": {}}}"#;
         for body in [unassigned, missing] {
-            let events = handle(&request(&good_token(), &[], body), &client()).unwrap();
             assert_eq!(
-                format!("{:?}", events[0].change),
-                format!("{:?}", Change::Assignee(None))
+                assignee_of(body),
+                vec![format!("{:?}", Change::Assignee(None))]
             );
         }
+        // A hidden email no longer loses the event: the name is enough for
+        // an operator's mapping.
         let no_email = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1", "fields": {"assignee": {"name": "bob", "emailAddress": ""}}}}"#;
-        assert!(
-            handle(&request(&good_token(), &[], no_email), &client())
-                .unwrap()
-                .is_empty()
+        assert_eq!(
+            assignee_of(no_email),
+            assigned(Identity::new("bob").with_login("bob"))
         );
+        let nameless = r#"{"changelog": {"items": [{"field": "assignee"}]}, "issue": {"key": "APP-1", "fields": {"assignee": {"displayName": "Bob"}}}}"#;
+        assert!(assignee_of(nameless).is_empty());
         // Never an outbound call for assignee changes.
         assert!(testing::requests().is_empty());
     }

@@ -1,14 +1,14 @@
-//! Atlassian Connect JWTs (HS256 only): signing outbound requests and
-//! decoding/verifying tokens on incoming webhooks.
+//! Atlassian Connect JWTs (HS256 only): building outbound tokens and reading
+//! the claims of incoming ones. The HMAC itself is the caller's: with a stored
+//! integration the host signs and verifies with the shared secret by handle
+//! (`Secret::hmac_sha256_sign`, `Secret::jwt_hs256_verify`); only the
+//! installation check signs with the operator's input.
 
 use base64::Engine;
 use base64::alphabet::URL_SAFE;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use hmac::{Hmac, Mac};
-use serde::Serialize;
-use serde_json::Value;
-use sha2::Sha256;
+use serde_json::{Value, json};
 
 use crate::qsh;
 
@@ -24,50 +24,49 @@ const LENIENT_URL_SAFE: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-fn mac(secret: &[u8]) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length")
-}
-
-#[derive(Serialize)]
-struct OutboundClaims<'a> {
-    iss: &'a str,
-    iat: u64,
-    exp: u64,
-    qsh: String,
-}
-
-/// An HS256 JWT over `claims` (already JSON).
-pub fn sign_hs256(claims_json: &str, secret: &[u8]) -> String {
+/// An HS256 JWT over `claims_json`: `sign` returns the HMAC-SHA256 of the
+/// signing input (`header.payload`) keyed with the shared secret.
+pub fn sign_hs256(claims_json: &str, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(HEADER),
         URL_SAFE_NO_PAD.encode(claims_json)
     );
-    let mut m = mac(secret);
-    m.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(sign(signing_input.as_bytes()));
     format!("{signing_input}.{signature}")
 }
 
-/// The token for one outbound request: `path` relative to the Jira base URL,
-/// `params` the query parameters.
-pub fn outbound_token(
+/// The claims of the token for one outbound request, in Sentry's order:
+/// `path` relative to the Jira base URL, `params` the query parameters.
+pub fn outbound_claims(
     app_key: &str,
-    shared_secret: &str,
     now_secs: u64,
     method: &str,
     path: &str,
     params: &[(String, String)],
 ) -> String {
-    let claims = OutboundClaims {
-        iss: app_key,
-        iat: now_secs,
-        exp: now_secs + OUTBOUND_TTL_SECS,
-        qsh: qsh::qsh(method, path, params),
-    };
-    // Serializing a struct of strings and integers cannot fail.
-    let claims = serde_json::to_string(&claims).unwrap_or_default();
-    sign_hs256(&claims, shared_secret.as_bytes())
+    // A JSON object need not keep this key order; the token must (see HEADER).
+    format!(
+        r#"{{"iss":{},"iat":{now_secs},"exp":{},"qsh":{}}}"#,
+        json!(app_key),
+        now_secs + OUTBOUND_TTL_SECS,
+        json!(qsh::qsh(method, path, params)),
+    )
+}
+
+/// The token for one outbound request (see [`outbound_claims`]).
+pub fn outbound_token(
+    app_key: &str,
+    now_secs: u64,
+    method: &str,
+    path: &str,
+    params: &[(String, String)],
+    sign: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> String {
+    sign_hs256(
+        &outbound_claims(app_key, now_secs, method, path, params),
+        sign,
+    )
 }
 
 /// The token of an `Authorization` header value: everything after the first
@@ -79,20 +78,20 @@ pub fn split_authorization(value: &str) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// A token decoded without verification.
+/// A token decoded without verification: enough to find the installation
+/// whose shared secret verifies it.
 #[derive(Debug)]
 pub struct Unverified {
     pub header: Value,
     pub claims: Value,
-    signing_input: String,
-    signature: Vec<u8>,
 }
 
 /// Why a token could not be decoded.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Malformed;
 
-/// Splits and decodes a compact JWT; header and claims must be JSON objects.
+/// Splits and decodes a compact JWT; header and claims must be JSON objects
+/// and the signature base64url.
 pub fn decode(token: &str) -> Result<Unverified, Malformed> {
     let mut parts = token.split('.');
     let (Some(h), Some(c), Some(s), None) =
@@ -109,11 +108,10 @@ pub fn decode(token: &str) -> Result<Unverified, Malformed> {
             Err(Malformed)
         }
     };
+    LENIENT_URL_SAFE.decode(s).map_err(|_| Malformed)?;
     Ok(Unverified {
         header: json(h)?,
         claims: json(c)?,
-        signing_input: format!("{h}.{c}"),
-        signature: LENIENT_URL_SAFE.decode(s).map_err(|_| Malformed)?,
     })
 }
 
@@ -125,25 +123,18 @@ impl Unverified {
     pub fn claim_str(&self, name: &str) -> Option<&str> {
         self.claims.get(name)?.as_str()
     }
+}
 
-    /// A numeric date claim, in whole seconds. A fraction is dropped; a
-    /// number beyond the year 9999 (`1e300`, say) is no date at all.
-    pub fn claim_secs(&self, name: &str) -> Option<i64> {
-        const YEAR_9999: f64 = 253_402_300_799.0;
-        let v = self.claims.get(name)?;
-        v.as_i64().or_else(|| {
-            v.as_f64()
-                .filter(|f| f.is_finite() && f.abs() <= YEAR_9999)
-                .map(|f| f.floor() as i64)
-        })
-    }
-
-    /// Constant-time check of the HS256 signature.
-    pub fn signature_valid(&self, secret: &[u8]) -> bool {
-        let mut m = mac(secret);
-        m.update(self.signing_input.as_bytes());
-        m.verify_slice(&self.signature).is_ok()
-    }
+/// A numeric date claim, in whole seconds. A fraction is dropped; a number
+/// beyond the year 9999 (`1e300`, say) is no date at all.
+pub fn claim_secs(claims: &Value, name: &str) -> Option<i64> {
+    const YEAR_9999: f64 = 253_402_300_799.0;
+    let v = claims.get(name)?;
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && f.abs() <= YEAR_9999)
+            .map(|f| f.floor() as i64)
+    })
 }
 
 /// Why a token's validity window is wrong.
@@ -162,15 +153,17 @@ pub enum TimeError {
 /// credential if it leaked.
 pub const MAX_LIFETIME_SECS: i64 = 3600;
 
-/// `exp` must be present, not older than `now - leeway`, and no later than
-/// `MAX_LIFETIME_SECS` from now (and from `iat`); `iat`, when present, must
-/// not be later than `now + leeway`.
-pub fn check_times(token: &Unverified, now_secs: i64, leeway_secs: i64) -> Result<(), TimeError> {
-    let exp = token.claim_secs("exp").ok_or(TimeError::NoExpiry)?;
+/// On verified claims: `exp` must be present, not older than `now - leeway`,
+/// and no later than `MAX_LIFETIME_SECS` from now (and from `iat`); `iat`,
+/// when present, must not be later than `now + leeway`. (The host's
+/// verification already refused an `exp` past its own, shorter, leeway; it
+/// checks neither a missing `exp` nor `iat` nor the lifetime.)
+pub fn check_times(claims: &Value, now_secs: i64, leeway_secs: i64) -> Result<(), TimeError> {
+    let exp = claim_secs(claims, "exp").ok_or(TimeError::NoExpiry)?;
     if exp < now_secs - leeway_secs {
         return Err(TimeError::Expired);
     }
-    let iat = token.claim_secs("iat");
+    let iat = claim_secs(claims, "iat");
     if iat.is_some_and(|iat| iat > now_secs + leeway_secs) {
         return Err(TimeError::IssuedInFuture);
     }
@@ -184,7 +177,11 @@ pub fn check_times(token: &Unverified, now_secs: i64, leeway_secs: i64) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use trackbridge_plugin_sdk::crypto::hmac_sha256;
+
+    fn signed_with(key: &'static [u8]) -> impl FnOnce(&[u8]) -> Vec<u8> {
+        move |input| hmac_sha256(key, input).to_vec()
+    }
 
     #[test]
     fn sentry_outbound_vector() {
@@ -196,11 +193,11 @@ mod tests {
         ];
         let token = outbound_token(
             "testserver.jira",
-            "a-super-secret-key-from-atlassian",
             1_672_534_861,
             "GET",
             "/rest/api/2/serverInfo",
             &params,
+            signed_with(b"a-super-secret-key-from-atlassian"),
         );
         assert_eq!(token, expected);
 
@@ -210,8 +207,14 @@ mod tests {
             json!({"iss": "testserver.jira", "iat": 1672534861, "exp": 1672535161,
                    "qsh": "de952010640ab2cfd2062781b54e94b78fce16731006db7deeaffceb425fe242"})
         );
-        assert!(decoded.signature_valid(b"a-super-secret-key-from-atlassian"));
-        assert!(!decoded.signature_valid(b"another-secret"));
+    }
+
+    #[test]
+    fn claims_are_json_whatever_the_app_key() {
+        let claims = outbound_claims("a\"b\\c", 1, "GET", "/", &[]);
+        let parsed: Value = serde_json::from_str(&claims).unwrap();
+        assert_eq!(parsed["iss"], "a\"b\\c");
+        assert_eq!(parsed["exp"], 301);
     }
 
     #[test]
@@ -233,7 +236,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens() {
-        let good = sign_hs256(r#"{"iss":"x"}"#, b"k");
+        let good = sign_hs256(r#"{"iss":"x"}"#, signed_with(b"k"));
         assert!(decode(&good).is_ok());
         for bad in [
             "anexampletoken",
@@ -246,6 +249,8 @@ mod tests {
                 URL_SAFE_NO_PAD.encode(HEADER),
                 URL_SAFE_NO_PAD.encode("[1]")
             ),
+            // A signature that is not base64url.
+            &format!("{}.e30.!!", URL_SAFE_NO_PAD.encode(HEADER)),
         ] {
             assert_eq!(decode(bad).map(|_| ()), Err(Malformed), "{bad}");
         }
@@ -257,36 +262,40 @@ mod tests {
 
     #[test]
     fn validity_window() {
-        let token = |claims: Value| decode(&sign_hs256(&claims.to_string(), b"k")).unwrap();
         let now = 1_000_000;
-        assert_eq!(check_times(&token(json!({"exp": now})), now, 60), Ok(()));
+        assert_eq!(check_times(&json!({"exp": now}), now, 60), Ok(()));
+        assert_eq!(check_times(&json!({"exp": now - 60}), now, 60), Ok(()));
         assert_eq!(
-            check_times(&token(json!({"exp": now - 60})), now, 60),
-            Ok(())
-        );
-        assert_eq!(
-            check_times(&token(json!({"exp": now - 61})), now, 60),
+            check_times(&json!({"exp": now - 61}), now, 60),
             Err(TimeError::Expired)
         );
         assert_eq!(
-            check_times(&token(json!({"exp": 1234567890.5})), 1234567991, 60),
+            check_times(&json!({"exp": 1234567890.5}), 1234567991, 60),
             Err(TimeError::Expired)
         );
         assert_eq!(
-            check_times(&token(json!({"iat": now})), now, 60),
+            check_times(&json!({"iat": now}), now, 60),
             Err(TimeError::NoExpiry)
         );
         assert_eq!(
-            check_times(&token(json!({"exp": "soon"})), now, 60),
+            check_times(&json!({"exp": "soon"}), now, 60),
             Err(TimeError::NoExpiry)
         );
         assert_eq!(
-            check_times(&token(json!({"exp": now + 300, "iat": now + 61})), now, 60),
+            check_times(&json!({"exp": 1e300}), now, 60),
+            Err(TimeError::NoExpiry)
+        );
+        assert_eq!(
+            check_times(&json!({"exp": now + 300, "iat": now + 61}), now, 60),
             Err(TimeError::IssuedInFuture)
         );
         assert_eq!(
-            check_times(&token(json!({"exp": now + 300, "iat": now + 60})), now, 60),
+            check_times(&json!({"exp": now + 300, "iat": now + 60}), now, 60),
             Ok(())
+        );
+        assert_eq!(
+            check_times(&json!({"exp": now + 7200}), now, 60),
+            Err(TimeError::TooLong)
         );
     }
 }

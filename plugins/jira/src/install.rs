@@ -126,20 +126,21 @@ impl Input {
         }
     }
 
+    /// The credential's secret value (and the webhook secret) go to the
+    /// secrets; everything the plugin must read later goes to metadata, since
+    /// secrets are only ever used by handle.
     pub fn integration_data(&self) -> IntegrationData {
-        let metadata = json!({
-            "base_url": self.base_url,
-            "domain_name": self.authority,
-            "auth": self.credential.kind(),
-        });
-        let secrets = json!({
-            "credential": self.credential.to_value(),
-            "webhook_secret": self.webhook_secret,
-        });
+        let mut metadata = self.credential.metadata();
+        metadata.insert("base_url".into(), self.base_url.as_str().into());
+        metadata.insert("domain_name".into(), self.authority.as_str().into());
+        let mut secrets = json!({"credential": self.credential.secrets()});
+        if let Some(webhook_secret) = &self.webhook_secret {
+            secrets["webhook_secret"] = webhook_secret.as_str().into();
+        }
         IntegrationData::new(
             self.external_id(),
             self.authority.clone(),
-            &metadata,
+            &Value::Object(metadata),
             &secrets,
         )
     }
@@ -214,12 +215,12 @@ mod tests {
         let metadata: Value = serde_json::from_str(&data.metadata).unwrap();
         assert_eq!(
             metadata,
-            json!({"base_url": "http://127.0.0.1:8080", "domain_name": "127.0.0.1:8080", "auth": "api_token"})
+            json!({"base_url": "http://127.0.0.1:8080", "domain_name": "127.0.0.1:8080",
+                   "auth": "api_token", "email": "bot@example.com"})
         );
         assert!(!data.metadata.contains("s3cr3t"));
         let secrets: Value = serde_json::from_str(&data.secrets).unwrap();
-        assert_eq!(secrets["credential"]["api_token"], "s3cr3t");
-        assert_eq!(secrets["webhook_secret"], Value::Null);
+        assert_eq!(secrets, json!({"credential": {"api_token": "s3cr3t"}}));
 
         let input = Input::parse(&json!({"base_url": "https://Example.atlassian.net",
             "credential": {"type": "connect", "client_key": "jira:1234", "shared_secret": "s"},
@@ -228,9 +229,26 @@ mod tests {
         let data = input.integration_data();
         assert_eq!(data.external_id, "jira:1234");
         assert_eq!(data.name, "example.atlassian.net");
+        let metadata: Value = serde_json::from_str(&data.metadata).unwrap();
+        assert_eq!(
+            metadata,
+            json!({"base_url": "https://Example.atlassian.net", "domain_name": "example.atlassian.net",
+                   "auth": "connect", "client_key": "jira:1234", "app_key": DEFAULT_APP_KEY})
+        );
         let secrets: Value = serde_json::from_str(&data.secrets).unwrap();
-        assert_eq!(secrets["credential"]["app_key"], DEFAULT_APP_KEY);
-        assert_eq!(secrets["webhook_secret"], "w");
+        assert_eq!(
+            secrets,
+            json!({"credential": {"shared_secret": "s"}, "webhook_secret": "w"})
+        );
+
+        let input = Input::parse(&json!({"base_url": "https://x.atlassian.net",
+            "credential": {"type": "oauth2", "access_token": "a"}}))
+        .unwrap();
+        let data = input.integration_data();
+        let metadata: Value = serde_json::from_str(&data.metadata).unwrap();
+        assert_eq!(metadata["auth"], "oauth2");
+        let secrets: Value = serde_json::from_str(&data.secrets).unwrap();
+        assert_eq!(secrets, json!({"credential": {"access_token": "a"}}));
     }
 
     #[test]

@@ -31,13 +31,12 @@ fn current_client() -> Result<Client> {
 impl Provider for Jira {
     fn describe() -> ProviderInfo {
         ProviderInfo {
-            name: "jira".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            display_name: "Jira".into(),
             routes: vec![Route::new("POST", WEBHOOK_PATH)],
             config_schema: install::config_schema().to_string(),
             url_fields: vec!["base_url".into()],
-            allowed_host_patterns: vec![],
+            status_model: StatusModel::Workflow,
+            maintenance_interval_secs: None,
+            ..ProviderInfo::new("jira", env!("CARGO_PKG_VERSION"), "Jira")
         }
     }
 
@@ -61,8 +60,8 @@ impl Provider for Jira {
         outbound::sync_status(&current_client()?, &issue.key, resolve, &mappings)
     }
 
-    fn sync_assignee(issue: ExternalIssue, emails: Option<Vec<String>>) -> Result<SyncOutcome> {
-        outbound::sync_assignee(&current_client()?, &issue.key, emails.as_deref())
+    fn sync_assignee(issue: ExternalIssue, user: Option<UserRef>) -> Result<SyncOutcome> {
+        outbound::sync_assignee(&current_client()?, &issue.key, user.as_ref())
     }
 }
 
@@ -86,6 +85,9 @@ mod tests {
             ("POST", WEBHOOK_PATH)
         );
         assert_eq!(info.url_fields, vec!["base_url".to_string()]);
+        assert!(info.allowed_host_patterns.is_empty());
+        assert!(matches!(info.status_model, StatusModel::Workflow));
+        assert_eq!(info.maintenance_interval_secs, None);
         let schema: Value = serde_json::from_str(&info.config_schema).unwrap();
         assert_eq!(
             schema["required"],

@@ -1,7 +1,8 @@
 //! Outbound syncs: moving an issue to the mapped status and assigning it to
-//! the Jira user behind a verified email (sentry-flows §2.2, §2.3).
+//! the Jira account operators mapped, else the one behind a verified email
+//! (sentry-flows §2.2, §2.3).
 
-use trackbridge_plugin_sdk::provider::SyncOutcome;
+use trackbridge_plugin_sdk::provider::{SyncOutcome, UserRef};
 use trackbridge_plugin_sdk::{Error, Result, json, warn};
 
 /// The status sync is the same on Jira Server; see `trackbridge-jira-common`.
@@ -14,11 +15,22 @@ pub fn emails_match(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
 
-pub fn sync_assignee(client: &Client, key: &str, emails: Option<&[String]>) -> Result<SyncOutcome> {
-    let Some(emails) = emails else {
+/// Assign `key` to `user` (`None`: unassign). A mapped identity is the
+/// account itself, so it is assigned without a search; otherwise the
+/// verified emails are searched as Sentry does.
+pub fn sync_assignee(client: &Client, key: &str, user: Option<&UserRef>) -> Result<SyncOutcome> {
+    let Some(user) = user else {
         client.assign(key, None)?;
         return Ok(SyncOutcome::changed());
     };
+    if let Some(account_id) = user.identity_id().filter(|id| !id.is_empty()) {
+        client.assign(key, Some(account_id))?;
+        return Ok(SyncOutcome::changed());
+    }
+    assign_by_email(client, key, &user.emails)
+}
+
+fn assign_by_email(client: &Client, key: &str, emails: &[String]) -> Result<SyncOutcome> {
     let mut matched: Option<String> = None;
     for email in emails {
         let users = match client.assignable_users(key, email) {
@@ -58,9 +70,17 @@ mod tests {
     use crate::auth::Credential;
     use serde_json::{Value, json};
     use trackbridge_plugin_sdk::http::{Method, Response};
+    use trackbridge_plugin_sdk::provider::Identity;
     use trackbridge_plugin_sdk::testing;
 
     const BASE: &str = "https://example.atlassian.net";
+
+    fn by_email(emails: &[&str]) -> Option<UserRef> {
+        Some(UserRef {
+            emails: emails.iter().map(|e| e.to_string()).collect(),
+            identities: Vec::new(),
+        })
+    }
 
     fn client() -> Client {
         let credential =
@@ -104,7 +124,7 @@ mod tests {
             })
         });
         let outcome =
-            sync_assignee(&client(), "APP-1", Some(&["bob@example.com".to_string()])).unwrap();
+            sync_assignee(&client(), "APP-1", by_email(&["bob@example.com"]).as_ref()).unwrap();
         assert!(outcome.changed);
         assert_eq!(testing::requests().len(), 2);
         assert_eq!(puts(), vec![json!({"accountId": "deadbeef123"})]);
@@ -135,7 +155,7 @@ mod tests {
             })
         });
         let outcome =
-            sync_assignee(&client(), "APP-1", Some(&["bob@example.com".to_string()])).unwrap();
+            sync_assignee(&client(), "APP-1", by_email(&["bob@example.com"]).as_ref()).unwrap();
         assert!(outcome.changed);
         assert_eq!(testing::requests().len(), 3);
     }
@@ -156,8 +176,8 @@ mod tests {
                 )
             })
         });
-        let emails = ["denied@x.test", "broken@x.test", "bob@example.com"].map(String::from);
-        let outcome = sync_assignee(&client(), "APP-1", Some(&emails)).unwrap();
+        let emails = by_email(&["denied@x.test", "broken@x.test", "bob@example.com"]);
+        let outcome = sync_assignee(&client(), "APP-1", emails.as_ref()).unwrap();
         assert_eq!(
             (outcome.changed, outcome.note.as_deref()),
             (false, Some("no Jira user with a matching email"))
@@ -188,8 +208,8 @@ mod tests {
                 Response::new(204, "")
             })
         });
-        let emails = ["a@x.test", "b@x.test"].map(String::from);
-        sync_assignee(&client(), "APP-1", Some(&emails)).unwrap();
+        let emails = by_email(&["a@x.test", "b@x.test"]);
+        sync_assignee(&client(), "APP-1", emails.as_ref()).unwrap();
         assert_eq!(puts(), vec![json!({"accountId": "B"})]);
 
         testing::reset();
@@ -213,8 +233,39 @@ mod tests {
                 ),
             })
         });
-        let e = sync_assignee(&client(), "APP-1", Some(&["a@x.test".to_string()])).unwrap_err();
+        let e = sync_assignee(&client(), "APP-1", by_email(&["a@x.test"]).as_ref()).unwrap_err();
         assert_eq!(e.status(), Some(400));
         assert!(e.message().contains("cannot be assigned"), "{e}");
+    }
+
+    #[test]
+    fn a_mapped_identity_is_assigned_without_a_search() {
+        testing::reset();
+        testing::on_http(|_| Ok(Response::new(204, "")));
+        let user = UserRef {
+            emails: vec!["bob@example.com".into()],
+            identities: vec![Identity::new("5b10ac8d82e05b22cc7d4ef5").with_display_name("Bob")],
+        };
+        let outcome = sync_assignee(&client(), "APP-1", Some(&user)).unwrap();
+        assert!(outcome.changed);
+        let sent = testing::requests();
+        assert_eq!(sent.len(), 1, "no search: {sent:?}");
+        assert_eq!(
+            sent[0].full_url(),
+            format!("{BASE}/rest/api/2/issue/APP-1/assignee")
+        );
+        assert_eq!(
+            puts(),
+            vec![json!({"accountId": "5b10ac8d82e05b22cc7d4ef5"})]
+        );
+    }
+
+    #[test]
+    fn a_user_without_identities_or_emails_matches_no_one() {
+        testing::reset();
+        testing::on_http(|_| Ok(Response::new(204, "")));
+        let outcome = sync_assignee(&client(), "APP-1", by_email(&[]).as_ref()).unwrap();
+        assert!(!outcome.changed);
+        assert!(testing::requests().is_empty());
     }
 }

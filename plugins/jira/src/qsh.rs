@@ -1,7 +1,7 @@
 //! Atlassian Connect query string hash: SHA-256 of the canonical request
 //! `METHOD&path&query` (webhook-reliability §2.2, sentry-flows §2.4).
 
-use sha2::{Digest, Sha256};
+use trackbridge_plugin_sdk::crypto::sha256_hex;
 use trackbridge_plugin_sdk::url::encode_component;
 
 /// The canonical path: the app's base path prefix removed, empty → `/`, one
@@ -64,19 +64,7 @@ pub fn canonical_request(method: &str, path: &str, params: &[(String, String)]) 
 
 /// The `qsh` claim value: lower-case hex SHA-256 of the canonical request.
 pub fn qsh(method: &str, path: &str, params: &[(String, String)]) -> String {
-    hex(&Sha256::digest(
-        canonical_request(method, path, params).as_bytes(),
-    ))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    s
+    sha256_hex(canonical_request(method, path, params).as_bytes())
 }
 
 #[cfg(test)]
@@ -102,7 +90,7 @@ mod tests {
     #[test]
     fn sha256_sanity() {
         assert_eq!(
-            hex(&Sha256::digest(b"foo")),
+            sha256_hex(b"foo"),
             "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
         );
     }

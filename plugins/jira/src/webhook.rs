@@ -4,10 +4,11 @@
 use serde_json::Value;
 use trackbridge_jira_common::has_changelog;
 use trackbridge_plugin_sdk::provider::{InboundEvent, IncomingRequest, Rejection, VerifiedWebhook};
+use trackbridge_plugin_sdk::secrets::{self, JwtError};
 use trackbridge_plugin_sdk::{Result, clock, integration, json, warn};
 
 use crate::client::{Client, authority_of};
-use crate::{connect_jwt, hub_signature, qsh};
+use crate::{auth, connect_jwt, hub_signature, qsh};
 
 /// Clock skew tolerated between Jira and us.
 const LEEWAY_SECS: i64 = 60;
@@ -22,11 +23,18 @@ fn hub_reject(message: &str) -> Rejection {
 }
 
 pub fn verify(request: &IncomingRequest) -> Result<VerifiedWebhook, Rejection> {
+    let now_secs = clock::now_secs() as i64;
     let (external_id, payload) = if let Some(authorization) = request.header("authorization") {
-        let external_id = verify_connect(request, authorization, clock::now_secs() as i64)?;
+        let token = connect_jwt::split_authorization(authorization)
+            .ok_or_else(|| connect_reject("No token parameter"))?;
+        let external_id = verify_connect(request, token, now_secs)?;
         (external_id, parse_body(&request.body)?)
     } else if let Some(signature) = request.header("x-hub-signature") {
         verify_hub(request, signature)?
+    } else if let Some(token) = request.query_param("jwt").filter(|t| !t.trim().is_empty()) {
+        // Connect may carry the token in the query instead (the qsh leaves it out).
+        let external_id = verify_connect(request, token.trim(), now_secs)?;
+        (external_id, parse_body(&request.body)?)
     } else {
         return Err(connect_reject("No token parameter"));
     };
@@ -49,30 +57,40 @@ fn parse_body(body: &[u8]) -> Result<Value, Rejection> {
 /// Atlassian Connect: returns the client key of the verified installation.
 fn verify_connect(
     request: &IncomingRequest,
-    authorization: &str,
+    token: &str,
     now_secs: i64,
 ) -> Result<String, Rejection> {
-    let token = connect_jwt::split_authorization(authorization)
-        .ok_or_else(|| connect_reject("No token parameter"))?;
-    let token = connect_jwt::decode(token).map_err(|_| connect_reject("Malformed token"))?;
+    // Unverified: only to find whose shared secret must verify it.
+    let unverified = connect_jwt::decode(token).map_err(|_| connect_reject("Malformed token"))?;
     // The shared secret only backs HS256; `none` and asymmetric algorithms are refused.
-    if token.alg() != Some("HS256") {
+    if unverified.alg() != Some("HS256") {
         return Err(connect_reject("Unsupported token algorithm"));
     }
-    let issuer = token
+    let issuer = unverified
         .claim_str("iss")
         .ok_or_else(|| connect_reject("No integration found"))?;
     let installation =
         integration::select(issuer).ok_or_else(|| connect_reject("No integration found"))?;
-    if installation.metadata_str("auth") != Some("connect") {
+    let connect = match installation.metadata_str("auth") {
+        Some(kind) => kind == "connect",
+        None => auth::kind_by_secrets() == Some("connect"),
+    };
+    if !connect {
         return Err(connect_reject("No integration found"));
     }
-    let secret = json::non_empty_str_at(&installation.secrets, &["credential", "shared_secret"])
-        .ok_or_else(|| connect_reject("No integration found"))?;
-    if !token.signature_valid(secret.as_bytes()) {
-        return Err(connect_reject("Signature is invalid"));
-    }
-    connect_jwt::check_times(&token, now_secs, LEEWAY_SECS).map_err(|e| {
+    let secret =
+        secrets::get(auth::SHARED_SECRET).ok_or_else(|| connect_reject("No integration found"))?;
+    let claims = secret.jwt_hs256_verify(token).map_err(|e| {
+        connect_reject(match e {
+            JwtError::BadSignature => "Signature is invalid",
+            JwtError::Expired => "Signature is expired",
+            JwtError::NotYetValid => "Token is not yet valid",
+            JwtError::WrongAlgorithm(_) => "Unsupported token algorithm",
+            JwtError::Malformed(_) => "Malformed token",
+        })
+    })?;
+    // The host checked `exp` and `nbf` only; the rest of the window is ours.
+    connect_jwt::check_times(&claims, now_secs, LEEWAY_SECS).map_err(|e| {
         connect_reject(match e {
             connect_jwt::TimeError::Expired => "Signature is expired",
             connect_jwt::TimeError::NoExpiry => "Token has no expiry",
@@ -80,9 +98,13 @@ fn verify_connect(
             connect_jwt::TimeError::TooLong => "Token is valid for too long",
         })
     })?;
+    // The verified claims, not the unverified ones, must name the installation.
+    if claims.get("iss").and_then(Value::as_str) != Some(installation.external_id.as_str()) {
+        return Err(connect_reject("No integration found"));
+    }
     // The route is POST-only, and Sentry hashes this endpoint as POST whatever came in.
     let expected = qsh::qsh("POST", &request.path, &request.query_pairs());
-    if token.claim_str("qsh") != Some(expected.as_str()) {
+    if claims.get("qsh").and_then(Value::as_str) != Some(expected.as_str()) {
         return Err(connect_reject("Query hash mismatch"));
     }
     Ok(installation.external_id)
@@ -96,11 +118,11 @@ fn verify_hub(request: &IncomingRequest, signature: &str) -> Result<(String, Val
         .ok_or_else(|| hub_reject("No integration found"))?;
     let installation =
         integration::select(&site).ok_or_else(|| hub_reject("No integration found"))?;
-    let Some(secret) = json::non_empty_str_at(&installation.secrets, &["webhook_secret"]) else {
+    let Some(secret) = secrets::get("webhook_secret") else {
         warn!("X-Hub-Signature delivery for {site}, but the integration has no webhook_secret");
         return Err(hub_reject("Signature is invalid"));
     };
-    if !hub_signature::verify(secret.as_bytes(), &request.body, signature) {
+    if !hub_signature::verify(&secret, &request.body, signature) {
         return Err(hub_reject("Signature is invalid"));
     }
     Ok((installation.external_id, payload))
@@ -136,457 +158,4 @@ pub fn handle(request: &IncomingRequest, client: &Client) -> Result<Vec<InboundE
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::Credential;
-    use serde_json::json;
-    use trackbridge_plugin_sdk::http::Response;
-    use trackbridge_plugin_sdk::provider::{Change, StatusAction};
-    use trackbridge_plugin_sdk::testing;
-
-    const NOW: u64 = 1_700_000_000;
-    const PATH: &str = "/extensions/jira/issue-updated/";
-    const CLIENT_KEY: &str = "testserver.jira:123";
-    const SECRET: &str = "shared-super-secret";
-
-    const STATUS_PAYLOAD: &str = r#"{"changelog": {"items": [{"from": "10101", "field": "status",
-        "fromString": "Done", "to": "3", "toString": "In Progress", "fieldtype": "jira",
-        "fieldId": "status"}], "id": "10196"}, "timestamp": 1700000000123,
-        "issue": {"self": "https://example.atlassian.net/rest/api/2/issue/10001",
-        "fields": {"project": {"id": "10000", "key": "APP"}}, "key": "APP-123"}}"#;
-    const ASSIGNEE_PAYLOAD: &str = r#"{"changelog": {"items": [{"to": "admin", "field": "assignee",
-        "toString": "Jess MacQueen", "from": null, "fromString": null, "fieldtype": "jira",
-        "fieldId": "assignee"}], "id": "10172"}, "issue": {"id": "101", "fields": {"assignee":
-        {"emailAddress": "jess@sentry.io", "accountId": "deadbeef123"}}, "key": "APP-123"}}"#;
-
-    fn setup() {
-        testing::reset();
-        testing::set_now_ms(NOW * 1000);
-        testing::add_integration(
-            CLIENT_KEY,
-            json!({"base_url": "https://example.atlassian.net", "auth": "connect"}),
-            json!({"credential": {"type": "connect", "client_key": CLIENT_KEY, "shared_secret": SECRET, "app_key": "a"}}),
-        );
-        testing::add_integration(
-            "example.atlassian.net",
-            json!({"base_url": "https://example.atlassian.net", "auth": "api_token"}),
-            json!({"credential": {"type": "api_token", "email": "e@x.test", "api_token": "t"},
-                   "webhook_secret": "It's a Secret to Everybody"}),
-        );
-        testing::add_integration(
-            "nosecret.atlassian.net",
-            json!({"base_url": "https://nosecret.atlassian.net", "auth": "oauth2"}),
-            json!({"credential": {"type": "oauth2", "access_token": "t"}, "webhook_secret": null}),
-        );
-    }
-
-    fn request(headers: &[(&str, &str)], query: &str, body: &str) -> IncomingRequest {
-        IncomingRequest {
-            method: "POST".into(),
-            path: PATH.into(),
-            query: query.into(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            route_params: vec![],
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    fn jwt(claims: Value, secret: &str) -> String {
-        format!(
-            "JWT {}",
-            connect_jwt::sign_hs256(&claims.to_string(), secret.as_bytes())
-        )
-    }
-
-    fn good_claims() -> Value {
-        json!({"iss": CLIENT_KEY, "iat": NOW, "exp": NOW + 180,
-               "qsh": qsh::qsh("POST", PATH, &[])})
-    }
-
-    fn rejection(r: Result<VerifiedWebhook, Rejection>) -> (u16, String) {
-        let e = r.unwrap_err();
-        (e.status, e.message)
-    }
-
-    #[test]
-    fn connect_jwt_accepted() {
-        setup();
-        let auth = jwt(good_claims(), SECRET);
-        let req = request(
-            &[
-                ("Authorization", &auth),
-                ("X-Atlassian-Webhook-Identifier", "d-1"),
-            ],
-            "",
-            STATUS_PAYLOAD,
-        );
-        let verified = verify(&req).unwrap();
-        assert_eq!(verified.integration, CLIENT_KEY);
-        assert_eq!(verified.delivery_id.as_deref(), Some("d-1"));
-        assert_eq!(verified.event_time, Some(1_700_000_000_123));
-        assert!(!verified.ignore);
-        // The `Bearer` scheme works as well as `JWT`, as in Sentry.
-        let bearer = auth.replacen("JWT", "Bearer", 1);
-        assert!(verify(&request(&[("authorization", &bearer)], "", STATUS_PAYLOAD)).is_ok());
-    }
-
-    #[test]
-    fn connect_qsh_covers_the_query_but_not_jwt() {
-        setup();
-        let mut claims = good_claims();
-        claims["qsh"] = json!(qsh::qsh(
-            "POST",
-            PATH,
-            &[("user_id".into(), "a b".into()), ("x".into(), "1".into())]
-        ));
-        let auth = jwt(claims, SECRET);
-        let ok = request(
-            &[("authorization", &auth)],
-            "x=1&user_id=a+b&jwt=ignored",
-            "{}",
-        );
-        assert!(verify(&ok).is_ok());
-        let changed = request(&[("authorization", &auth)], "x=2&user_id=a+b", "{}");
-        assert_eq!(
-            rejection(verify(&changed)),
-            (409, "Query hash mismatch".into())
-        );
-    }
-
-    #[test]
-    fn connect_rejections() {
-        setup();
-        let cases: Vec<(String, &str)> = vec![
-            ("JWTnospace".into(), "No token parameter"),
-            ("JWT not-a-token".into(), "Malformed token"),
-            (
-                jwt(json!({"iss": "unknown", "exp": NOW + 100}), SECRET),
-                "No integration found",
-            ),
-            // An API-token install must not be reachable through a JWT naming its site.
-            (
-                jwt(
-                    json!({"iss": "example.atlassian.net", "exp": NOW + 100}),
-                    SECRET,
-                ),
-                "No integration found",
-            ),
-            (jwt(good_claims(), "wrong-secret"), "Signature is invalid"),
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "exp": 1234567890, "qsh": qsh::qsh("POST", PATH, &[])}),
-                    SECRET,
-                ),
-                "Signature is expired",
-            ),
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "qsh": qsh::qsh("POST", PATH, &[])}),
-                    SECRET,
-                ),
-                "Token has no expiry",
-            ),
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "iat": NOW + 3600, "exp": NOW + 3900,
-                           "qsh": qsh::qsh("POST", PATH, &[])}),
-                    SECRET,
-                ),
-                "Token is not yet valid",
-            ),
-            // A token that would stay valid for days, or forever, is refused.
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "iat": NOW, "exp": NOW + 7 * 86_400,
-                           "qsh": qsh::qsh("POST", PATH, &[])}),
-                    SECRET,
-                ),
-                "Token is valid for too long",
-            ),
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "exp": NOW + 2 * 3600,
-                           "qsh": qsh::qsh("POST", PATH, &[])}),
-                    SECRET,
-                ),
-                "Token is valid for too long",
-            ),
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "exp": 1e300, "qsh": qsh::qsh("POST", PATH, &[])}),
-                    SECRET,
-                ),
-                "Token has no expiry",
-            ),
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "exp": NOW + 100, "qsh": "context-qsh"}),
-                    SECRET,
-                ),
-                "Query hash mismatch",
-            ),
-            (
-                jwt(
-                    json!({"iss": CLIENT_KEY, "exp": NOW + 100, "qsh": qsh::qsh("GET", PATH, &[])}),
-                    SECRET,
-                ),
-                "Query hash mismatch",
-            ),
-        ];
-        for (auth, message) in cases {
-            let r = verify(&request(&[("authorization", &auth)], "", STATUS_PAYLOAD));
-            assert_eq!(rejection(r), (409, message.to_string()), "{auth}");
-        }
-        // alg none (unsigned) is refused before anything else.
-        use base64::Engine;
-        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let none = format!(
-            "JWT {}.{}.",
-            b64(r#"{"alg":"none","typ":"JWT"}"#),
-            b64(&good_claims().to_string())
-        );
-        assert_eq!(
-            rejection(verify(&request(
-                &[("authorization", &none)],
-                "",
-                STATUS_PAYLOAD
-            ))),
-            (409, "Unsupported token algorithm".into())
-        );
-        assert_eq!(
-            rejection(verify(&request(&[], "", STATUS_PAYLOAD))),
-            (409, "No token parameter".into())
-        );
-    }
-
-    #[test]
-    fn connect_body_checks_after_auth() {
-        setup();
-        let auth = jwt(good_claims(), SECRET);
-        assert_eq!(
-            rejection(verify(&request(&[("authorization", &auth)], "", ""))),
-            (400, "empty body".into())
-        );
-        assert_eq!(
-            rejection(verify(&request(&[("authorization", &auth)], "", "{nope"))),
-            (400, "malformed JSON body".into())
-        );
-        for body in ["{}", r#"{"changelog": {}}"#, r#"{"changelog": null}"#, "[]"] {
-            let verified = verify(&request(&[("authorization", &auth)], "", body)).unwrap();
-            assert!(verified.ignore, "{body}");
-            assert_eq!(verified.event_time, None);
-        }
-    }
-
-    #[test]
-    fn hub_signature_github_vector_goes_through_verification() {
-        setup();
-        // "Hello, World!" is not JSON, so the verification stops at the body check...
-        let github = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert_eq!(
-            rejection(verify(&request(
-                &[("x-hub-signature", github)],
-                "site=example.atlassian.net",
-                "Hello, World!"
-            ))),
-            (400, "malformed JSON body".into())
-        );
-        // ...and the same secret signs a JSON payload exactly like GitHub's vector.
-        assert!(hub_signature::verify(
-            b"It's a Secret to Everybody",
-            b"Hello, World!",
-            github
-        ));
-        let signature =
-            hub_signature::sign(b"It's a Secret to Everybody", STATUS_PAYLOAD.as_bytes());
-        let verified = verify(&request(
-            &[("X-Hub-Signature", &signature)],
-            "",
-            STATUS_PAYLOAD,
-        ))
-        .unwrap();
-        assert_eq!(verified.integration, "example.atlassian.net");
-        assert!(!verified.ignore);
-    }
-
-    #[test]
-    fn hub_site_lookup_and_rejections() {
-        setup();
-        let secret = b"It's a Secret to Everybody";
-        // No `self` link: the site comes from `?site=`, as a URL or a bare host.
-        let body = r#"{"changelog": {"items": []}, "issue": {"key": "APP-1"}}"#;
-        let sig = hub_signature::sign(secret, body.as_bytes());
-        for site in [
-            "example.atlassian.net",
-            "https%3A%2F%2Fexample.atlassian.net%2F",
-        ] {
-            let r = verify(&request(
-                &[("x-hub-signature", &sig)],
-                &format!("site={site}"),
-                body,
-            ));
-            assert_eq!(r.unwrap().integration, "example.atlassian.net");
-        }
-        // `user.self` is used when there is no issue.
-        let body =
-            r#"{"user": {"self": "https://EXAMPLE.atlassian.net/rest/api/2/user?accountId=1"}}"#;
-        let sig = hub_signature::sign(secret, body.as_bytes());
-        let verified = verify(&request(&[("x-hub-signature", &sig)], "", body)).unwrap();
-        assert!(verified.ignore);
-
-        let cases = [
-            (
-                sig.as_str(),
-                "",
-                r#"{"changelog": {"items": [1]}}"#,
-                401,
-                "No integration found",
-            ),
-            (
-                sig.as_str(),
-                "site=other.atlassian.net",
-                "{}",
-                401,
-                "No integration found",
-            ),
-            (
-                sig.as_str(),
-                "site=nosecret.atlassian.net",
-                "{}",
-                401,
-                "Signature is invalid",
-            ),
-            ("sha256=00", "", body, 401, "Signature is invalid"),
-            (sig.as_str(), "", "", 400, "empty body"),
-        ];
-        for (signature, query, body, status, message) in cases {
-            let r = verify(&request(&[("x-hub-signature", signature)], query, body));
-            assert_eq!(
-                rejection(r),
-                (status, message.to_string()),
-                "{query} {body}"
-            );
-        }
-    }
-
-    fn client() -> Client {
-        let credential =
-            Credential::parse(&json!({"type": "api_token", "email": "e@x.test", "api_token": "t"}))
-                .unwrap();
-        Client::new("https://example.atlassian.net", credential)
-    }
-
-    #[test]
-    fn status_event() {
-        setup();
-        testing::on_http(|req| {
-            assert_eq!(
-                req.full_url(),
-                "https://example.atlassian.net/rest/api/2/status"
-            );
-            Ok(Response::json_body(
-                200,
-                &json!([{"id": "10101", "statusCategory": {"key": "done"}},
-                        {"id": "3", "statusCategory": {"key": "indeterminate"}}]),
-            ))
-        });
-        let req = request(
-            &[("x-atlassian-webhook-identifier", "d-9")],
-            "",
-            STATUS_PAYLOAD,
-        );
-        let events = handle(&req, &client()).unwrap();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].external_issue, "APP-123");
-        assert_eq!(events[0].delivery_id.as_deref(), Some("d-9"));
-        assert_eq!(events[0].event_time, Some(1_700_000_000_123));
-        let Change::Status(change) = &events[0].change else {
-            panic!("not a status change")
-        };
-        assert_eq!(change.from.as_deref(), Some("10101"));
-        assert_eq!(change.to.as_deref(), Some("3"));
-        assert_eq!(change.action, StatusAction::Unresolve);
-        // The done set is cached: a second delivery makes no call.
-        handle(&req, &client()).unwrap();
-        assert_eq!(testing::requests().len(), 1);
-        assert_eq!(
-            testing::cache_entry("statuses:done").map(|(_, ttl)| ttl),
-            Some(240)
-        );
-    }
-
-    fn assignee(events: &[InboundEvent]) -> Vec<Option<String>> {
-        events
-            .iter()
-            .filter_map(|e| match &e.change {
-                Change::Assignee(a) => Some(a.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn assignee_events() {
-        setup();
-        let events = handle(&request(&[], "", ASSIGNEE_PAYLOAD), &client()).unwrap();
-        assert_eq!(assignee(&events), vec![Some("jess@sentry.io".to_string())]);
-        assert!(testing::requests().is_empty());
-
-        let unassigned = ASSIGNEE_PAYLOAD.replace(
-            r#"{"emailAddress": "jess@sentry.io", "accountId": "deadbeef123"}"#,
-            "null",
-        );
-        let events = handle(&request(&[], "", &unassigned), &client()).unwrap();
-        assert_eq!(assignee(&events), vec![None]);
-        let missing = r#"{"changelog": {"items": [{"field": "assignee", "from": null}], "id": "1"},
-                          "issue": {"fields": {}, "key": "APP-123"}}"#;
-        let events = handle(&request(&[], "", missing), &client()).unwrap();
-        assert_eq!(assignee(&events), vec![None]);
-        assert!(
-            handle(&request(&[], "", "{}"), &client())
-                .unwrap()
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn hidden_assignee_email_uses_the_email_api() {
-        setup();
-        let hidden = ASSIGNEE_PAYLOAD.replace(r#""jess@sentry.io""#, r#""""#);
-        testing::on_http(|req| {
-            assert_eq!(
-                req.full_url(),
-                "https://example.atlassian.net/rest/api/3/user/email?accountId=deadbeef123"
-            );
-            Ok(Response::json_body(
-                200,
-                &json!({"accountId": "deadbeef123", "email": "bob@example.com"}),
-            ))
-        });
-        let events = handle(&request(&[], "", &hidden), &client()).unwrap();
-        assert_eq!(assignee(&events), vec![Some("bob@example.com".to_string())]);
-
-        testing::reset();
-        testing::on_http(|_| {
-            Ok(Response::json_body(
-                200,
-                &json!({"accountId": "deadbeef123"}),
-            ))
-        });
-        let events = handle(&request(&[], "", &hidden), &client()).unwrap();
-        assert!(events.is_empty());
-        assert!(
-            testing::logs()
-                .iter()
-                .any(|(level, m)| level == "warn" && m.contains("missing-assignee-email"))
-        );
-
-        testing::reset();
-        testing::on_http(|_| Ok(Response::new(500, "boom")));
-        let e = handle(&request(&[], "", &hidden), &client()).unwrap_err();
-        assert_eq!(e.status(), Some(500));
-    }
-}
+mod tests;

@@ -1,6 +1,5 @@
-//! The integration a call acts for, with its metadata and secrets parsed.
-
-use std::fmt;
+//! The integration a call acts for, with its metadata parsed. Its secrets
+//! are not here: [`crate::secrets`] uses them by handle.
 
 use serde_json::Value;
 
@@ -9,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::sys;
 
 /// An integration as the host stored it at installation.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Integration {
     /// The host's id.
     pub id: i64,
@@ -18,8 +17,6 @@ pub struct Integration {
     pub name: String,
     /// Non-secret metadata; `Value::Null` if the stored text was not JSON.
     pub metadata: Value,
-    /// Credentials; `Value::Null` if the stored text was not JSON.
-    pub secrets: Value,
 }
 
 impl Integration {
@@ -29,26 +26,12 @@ impl Integration {
             external_id: raw.external_id,
             name: raw.name,
             metadata: serde_json::from_str(&raw.metadata).unwrap_or(Value::Null),
-            secrets: serde_json::from_str(&raw.secrets).unwrap_or(Value::Null),
         }
     }
 
     /// A metadata string field.
     pub fn metadata_str(&self, key: &str) -> Option<&str> {
         self.metadata.get(key).and_then(Value::as_str)
-    }
-}
-
-// Secrets must never reach a log line through `{:?}`.
-impl fmt::Debug for Integration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Integration")
-            .field("id", &self.id)
-            .field("external_id", &self.external_id)
-            .field("name", &self.name)
-            .field("metadata", &self.metadata)
-            .field("secrets", &"<redacted>")
-            .finish()
     }
 }
 

@@ -1,18 +1,20 @@
 //! # trackbridge plugin SDK
 //!
 //! Everything a trackbridge provider plugin needs besides its tracker logic:
-//! the contract (`trackbridge:plugin@0.1.0`) as a Rust trait, a blocking HTTP
+//! the contract (`trackbridge:plugin@0.2.0`) as a Rust trait, a blocking HTTP
 //! client over `wasi:http`, the host's log, clock, cache and integration
-//! lookup, random bytes, timestamp parsing ([`time`]), HMAC-SHA256 and
-//! constant-time comparison ([`crypto`]), and one error type.
+//! lookup, the integration's secrets by handle ([`secrets`]), random bytes,
+//! timestamp parsing ([`time`]), HMAC-SHA256 and constant-time comparison
+//! ([`crypto`]), and one error type.
 //!
 //! ## Contract version
 //!
 //! This SDK targets exactly one version of the plugin contract,
-//! **`trackbridge:plugin@0.1.0`** ([`CONTRACT`]): the `provider-plugin` and
+//! **`trackbridge:plugin@0.2.0`** ([`CONTRACT`]): the `provider-plugin` and
 //! `notifier-plugin` worlds. A plugin built with it loads in any host that
-//! accepts that contract version, whatever the plugin's own version. The
-//! contract's WIT ships inside this crate (`wit/v0.1.0/plugin.wit`; in the
+//! accepts that contract version, whatever the plugin's own version. (Hosts
+//! serve 0.1.0 components too; SDK 0.1 builds those.) The
+//! contract's WIT ships inside this crate (`wit/v0.2.0/plugin.wit`; in the
 //! trackbridge repository `wit/` is a link to the repository's own `wit/`,
 //! which `cargo package` follows).
 //!
@@ -23,6 +25,7 @@
 //! ```
 //! use trackbridge_plugin_sdk::http::{Method, Request};
 //! use trackbridge_plugin_sdk::provider::*;
+//! use trackbridge_plugin_sdk::secrets::{self, HeaderFormat};
 //! use trackbridge_plugin_sdk::{Error, Provider, Result, integration};
 //!
 //! struct Example;
@@ -30,20 +33,18 @@
 //! impl Provider for Example {
 //!     fn describe() -> ProviderInfo {
 //!         ProviderInfo {
-//!             name: "example".into(),
-//!             version: env!("CARGO_PKG_VERSION").into(),
-//!             display_name: "Example".into(),
-//!             routes: vec![],
-//!             config_schema: r#"{"type":"object"}"#.into(),
 //!             url_fields: vec!["base_url".into()],
-//!             allowed_host_patterns: vec![],
+//!             status_model: StatusModel::OpenClosed,
+//!             ..ProviderInfo::new("example", env!("CARGO_PKG_VERSION"), "Example")
 //!         }
 //!     }
 //!
 //!     fn sync_status(issue: ExternalIssue, resolve: bool, _: Vec<StatusMapping>) -> Result<SyncOutcome> {
 //!         let current = integration::require_current()?;
 //!         let base = current.metadata_str("base_url").ok_or_else(|| Error::internal("no base_url"))?;
+//!         let token = secrets::require("api_token")?;
 //!         Request::new(Method::Post, format!("{base}/issues/{}/state", issue.key))
+//!             .header("authorization", token.stand_in(&HeaderFormat::Prefixed("Bearer ".into())))
 //!             .json(&serde_json::json!({ "closed": resolve }))?
 //!             .send()?
 //!             .error_for_status()?;
@@ -81,7 +82,7 @@ pub mod log;
 pub mod notifier;
 pub mod provider;
 pub mod random;
-pub mod secret;
+pub mod secrets;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -97,7 +98,7 @@ pub use serde_json;
 
 /// The plugin contract this SDK implements: the WIT package and version a
 /// plugin built with it declares, and the one a host must accept to load it.
-pub const CONTRACT: &str = "trackbridge:plugin@0.1.0";
+pub const CONTRACT: &str = "trackbridge:plugin@0.2.0";
 
 #[doc(hidden)]
 pub use bindings as __bindings;
@@ -152,7 +153,7 @@ macro_rules! export_notifier {
 mod contract_tests {
     #[test]
     fn contract_constant_names_the_bundled_package() {
-        let wit = include_str!("../wit/v0.1.0/plugin.wit");
+        let wit = include_str!("../wit/v0.2.0/plugin.wit");
         let package = wit
             .lines()
             .find_map(|l| l.trim().strip_prefix("package "))

@@ -12,15 +12,7 @@
 //!
 //! impl Notifier for Example {
 //!     fn describe() -> ProviderInfo {
-//!         ProviderInfo {
-//!             name: "example-chat".into(),
-//!             version: env!("CARGO_PKG_VERSION").into(),
-//!             display_name: "Example chat".into(),
-//!             routes: vec![],
-//!             config_schema: r#"{"type":"object"}"#.into(),
-//!             url_fields: vec![],
-//!             allowed_host_patterns: vec![],
-//!         }
+//!         ProviderInfo::new("example-chat", env!("CARGO_PKG_VERSION"), "Example chat")
 //!     }
 //!
 //!     fn notify(group: GroupSummary, event: GroupEvent, previous: Option<String>) -> Result<Delivered> {
@@ -138,15 +130,7 @@ mod tests {
 
     impl Notifier for Echo {
         fn describe() -> ProviderInfo {
-            ProviderInfo {
-                name: "echo".into(),
-                version: "0.0.0".into(),
-                display_name: "Echo".into(),
-                routes: vec![],
-                config_schema: "{}".into(),
-                url_fields: vec![],
-                allowed_host_patterns: vec![],
-            }
+            ProviderInfo::new("echo", "0.0.0", "Echo")
         }
 
         fn notify(

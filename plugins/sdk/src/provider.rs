@@ -11,8 +11,10 @@ use crate::http::find_header;
 
 pub use crate::bindings::trackbridge::plugin::provider_types::{
     Change, ExternalIssue, InboundEvent, IncomingRequest, IntegrationData, ProviderInfo, Rejection,
-    Route, StatusAction, StatusChange, StatusMapping, SyncOutcome, VerifiedWebhook,
+    Route, StatusAction, StatusChange, StatusMapping, StatusModel, SyncOutcome, UserRef,
+    VerifiedWebhook,
 };
+pub use crate::bindings::trackbridge::plugin::types::Identity;
 
 /// A tracker integration. Implement this and call
 /// [`export_provider!`](crate::export_provider) once in the crate root.
@@ -46,8 +48,9 @@ pub trait Provider {
         Err(Error::not_implemented("handle-webhook"))
     }
 
-    /// Move `issue` to the status the mappings give for resolving (`resolve`)
-    /// or unresolving. Already being there is success.
+    /// Close (`resolve`) or reopen `issue`. With the `workflow` status model,
+    /// move it to the status the mappings give; with `open-closed`, `mappings`
+    /// is empty. Already being there is success.
     fn sync_status(
         issue: ExternalIssue,
         resolve: bool,
@@ -57,11 +60,19 @@ pub trait Provider {
         Err(Error::not_implemented("sync-status"))
     }
 
-    /// Assign `issue` to the tracker user with one of these verified emails, or
-    /// unassign it when `emails` is `None`.
-    fn sync_assignee(issue: ExternalIssue, emails: Option<Vec<String>>) -> Result<SyncOutcome> {
-        let _ = (issue, emails);
+    /// Assign `issue` to the tracker user who is `user` (by one of the
+    /// identities operators mapped, else by a verified email), or unassign it
+    /// when `user` is `None`.
+    fn sync_assignee(issue: ExternalIssue, user: Option<UserRef>) -> Result<SyncOutcome> {
+        let _ = (issue, user);
         Err(Error::not_implemented("sync-assignee"))
+    }
+
+    /// Periodic upkeep of the current integration, every
+    /// `maintenance_interval_secs` of [`ProviderInfo`]. Providers that ask for
+    /// none keep this default.
+    fn maintain() -> Result<()> {
+        Ok(())
     }
 
     /// Remove what `build_integration` created at the tracker for the current
@@ -109,9 +120,75 @@ impl<P: Provider> Guest for Adapter<P> {
 
     fn sync_assignee(
         issue: ExternalIssue,
-        emails: Option<Vec<String>>,
+        user: Option<UserRef>,
     ) -> Result<SyncOutcome, PluginError> {
-        Ok(P::sync_assignee(issue, emails)?)
+        Ok(P::sync_assignee(issue, user)?)
+    }
+
+    fn maintain() -> Result<(), PluginError> {
+        Ok(P::maintain()?)
+    }
+}
+
+impl ProviderInfo {
+    /// A provider with no routes, no URL fields and no extra hosts, an
+    /// any-object config schema, workflow statuses and no upkeep: fill in the
+    /// rest with `..ProviderInfo::new(..)`.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        display_name: impl Into<String>,
+    ) -> Self {
+        ProviderInfo {
+            name: name.into(),
+            version: version.into(),
+            display_name: display_name.into(),
+            routes: Vec::new(),
+            config_schema: r#"{"type":"object"}"#.into(),
+            url_fields: Vec::new(),
+            allowed_host_patterns: Vec::new(),
+            status_model: StatusModel::Workflow,
+            maintenance_interval_secs: None,
+        }
+    }
+}
+
+impl Identity {
+    /// A person known by the tracker's id alone.
+    pub fn new(id: impl Into<String>) -> Self {
+        Identity {
+            id: id.into(),
+            login: None,
+            display_name: None,
+            email: None,
+            email_verified: false,
+            bot: false,
+        }
+    }
+
+    /// With an email address the tracker vouches for (`verified`) or merely
+    /// shows. Only verified addresses are matched to users.
+    pub fn with_email(mut self, email: impl Into<String>, verified: bool) -> Self {
+        self.email = Some(email.into());
+        self.email_verified = verified;
+        self
+    }
+
+    pub fn with_login(mut self, login: impl Into<String>) -> Self {
+        self.login = Some(login.into());
+        self
+    }
+
+    pub fn with_display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+}
+
+impl UserRef {
+    /// The mapped identity's tracker id, when operators mapped one.
+    pub fn identity_id(&self) -> Option<&str> {
+        self.identities.first().map(|i| i.id.as_str())
     }
 }
 

@@ -412,6 +412,16 @@ impl Harness {
         Ok(self.plugin.uninstall(integration.clone()).await?)
     }
 
+    /// Call `maintain` for `integration`: the periodic upkeep the host runs
+    /// every `maintenance-interval-secs` (contract 0.2.0; a 0.1.0 provider
+    /// has none, and the call succeeds without reaching it).
+    pub async fn maintain(&self, integration: &Integration) -> Result<(), HarnessError> {
+        Ok(self
+            .provider("maintain")?
+            .maintain(integration.clone())
+            .await?)
+    }
+
     /// Call a notifier's `notify`: post a message about `group`, or edit
     /// `previous` (a message id an earlier call returned).
     pub async fn notify(

@@ -1,13 +1,13 @@
 //! Test harness for trackbridge plugins.
 //!
 //! Load a **built** plugin (a `wasm32-wasip2` component implementing
-//! `trackbridge:plugin@0.1.0`) into the host's real runtime — the production
+//! `trackbridge:plugin@0.2.0` or `@0.1.0`) into the host's real runtime — the production
 //! engine settings, call limits, host imports and outbound-host gate — and
 //! drive every export of its world against a scripted fake tracker:
 //!
 //! - [`Harness`] loads the component with the host's loader and calls
 //!   `describe`, `build-integration`, `verify-webhook`, `handle-webhook`,
-//!   `sync-status`, `sync-assignee`, `uninstall` and `notify`, returning the
+//!   `sync-status`, `sync-assignee`, `maintain`, `uninstall` and `notify`, returning the
 //!   host's own types. [`Harness::install`] installs the way the host's
 //!   install endpoint does; [`Harness::integration`] builds an integration by
 //!   hand.

@@ -4,11 +4,14 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trackbridge_plugin_test::{
-    CallFailure, Change, Delivery, Expect, FakeTracker, Harness, HarnessError, Integration,
-    PluginError, Reply, StatusAction, WebhookRequest, issue, jwt_hs256, mapping,
+    CallFailure, Change, Delivery, Expect, FakeTracker, Harness, HarnessError, Identity,
+    Integration, PluginError, Reply, StatusAction, UserRef, WebhookRequest, hmac_sha256, issue,
+    jwt_hs256, mapping,
 };
 
 const PLUGIN: &str = "trackbridge_plugin_jira.wasm";
@@ -56,8 +59,13 @@ async fn install_checks_the_credential_at_the_site_and_stores_the_integration() 
     let metadata: Value = serde_json::from_str(&integration.metadata).unwrap();
     assert_eq!(metadata["base_url"], jira.url());
     assert_eq!(metadata["auth"], "api_token");
+    // What the plugin must read later is metadata: it uses secrets by handle only.
+    assert_eq!(metadata["email"], "bot@example.com");
     let secrets: Value = serde_json::from_str(&integration.secrets).unwrap();
-    assert_eq!(secrets["webhook_secret"], WEBHOOK_SECRET);
+    assert_eq!(
+        secrets,
+        json!({"credential": {"api_token": "s3cr3t"}, "webhook_secret": WEBHOOK_SECRET})
+    );
     // Stored: `select-integration` will find it.
     let stored = harness
         .store()
@@ -164,12 +172,10 @@ async fn a_connect_jwt_is_verified_against_the_installation_selected_by_its_issu
         .external_id(client_key)
         .name(jira.authority())
         .metadata(
-            json!({"base_url": jira.url(), "domain_name": jira.authority(), "auth": "connect"}),
+            json!({"base_url": jira.url(), "domain_name": jira.authority(),
+            "auth": "connect", "client_key": client_key, "app_key": "trackbridge.jira"}),
         )
-        .secrets(
-            json!({"credential": {"type": "connect", "client_key": client_key,
-            "shared_secret": shared_secret, "app_key": "trackbridge.jira"}}),
-        )
+        .secrets(json!({"credential": {"shared_secret": shared_secret}}))
         .allowed_host(jira.authority())
         .install()
         .await
@@ -277,7 +283,10 @@ async fn an_assignee_delivery_names_the_email_without_calling_jira() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].external_issue, "APP-123");
     assert!(
-        matches!(&events[0].change, Change::Assignee(Some(person)) if person.email.as_deref() == Some("jess@sentry.io")),
+        matches!(&events[0].change, Change::Assignee(Some(person))
+            if person.id == "deadbeef123"
+                && person.email.as_deref() == Some("jess@sentry.io")
+                && person.email_verified),
         "{:?}",
         events[0].change
     );
@@ -397,6 +406,118 @@ async fn assigning_searches_by_email_and_puts_the_matching_account() {
 }
 
 #[tokio::test]
+async fn a_mapped_identity_is_assigned_by_account_id_without_a_search() {
+    let harness = common::harness(PLUGIN).await;
+    let jira = FakeTracker::start().await.unwrap();
+    let integration = installed(&harness, &jira).await;
+    jira.expect(
+        Expect::put("/rest/api/2/issue/APP-1/assignee")
+            .header("authorization", BASIC_AUTH)
+            .body_json_exact(json!({"accountId": "5b10ac8d82e05b22cc7d4ef5"})),
+    )
+    .respond(Reply::status(204));
+    let user = UserRef {
+        emails: vec!["jess@sentry.io".to_string()],
+        identities: vec![Identity {
+            id: "5b10ac8d82e05b22cc7d4ef5".into(),
+            login: None,
+            display_name: Some("Jess MacQueen".into()),
+            email: None,
+            email_verified: false,
+            bot: false,
+        }],
+    };
+
+    let outcome = harness
+        .sync_assignee_to(&integration, &issue("APP-1"), Some(&user))
+        .await
+        .unwrap();
+
+    assert!(outcome.changed, "{:?}", outcome.note);
+    // The installation's check and the PUT: no user search.
+    assert_eq!(jira.requests().len(), 2, "{:?}", jira.requests());
+    jira.verify();
+}
+
+#[tokio::test]
+async fn a_connect_installation_signs_its_calls_with_the_shared_secret() {
+    let harness = common::harness(PLUGIN).await;
+    let jira = FakeTracker::start().await.unwrap();
+    let shared_secret = "connect-shared-secret";
+    let integration = harness
+        .integration()
+        .external_id("jira:8c3f-connect")
+        .metadata(
+            json!({"base_url": jira.url(), "domain_name": jira.authority(),
+            "auth": "connect", "client_key": "jira:8c3f-connect", "app_key": "my.app"}),
+        )
+        .secrets(json!({"credential": {"shared_secret": shared_secret}}))
+        .allowed_host(jira.authority())
+        .build();
+    jira.expect(Expect::put("/rest/api/2/issue/APP-1/assignee"))
+        .respond(Reply::status(204));
+
+    harness
+        .sync_assignee(&integration, &issue("APP-1"), None)
+        .await
+        .unwrap();
+
+    let authorization = jira.requests()[0]
+        .header("authorization")
+        .unwrap()
+        .to_string();
+    let token = authorization.strip_prefix("JWT ").expect("a Connect JWT");
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(signature).unwrap(),
+        hmac_sha256(shared_secret, signing_input),
+        "signed with the shared secret"
+    );
+    let (_, payload) = signing_input.split_once('.').unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["iss"], "my.app");
+    let qsh = hex(&Sha256::digest("PUT&/rest/api/2/issue/APP-1/assignee&"));
+    assert_eq!(claims["qsh"], qsh);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        300
+    );
+    jira.verify();
+}
+
+#[tokio::test]
+async fn an_api_token_installation_stored_without_its_email_must_be_installed_again() {
+    let harness = common::harness(PLUGIN).await;
+    let jira = FakeTracker::start().await.unwrap();
+    // As the 0.1.0 build stored it: the account email only inside the secrets.
+    let integration = harness
+        .integration()
+        .external_id(jira.authority())
+        .metadata(
+            json!({"base_url": jira.url(), "domain_name": jira.authority(), "auth": "api_token"}),
+        )
+        .secrets(
+            json!({"credential": {"type": "api_token", "email": "bot@example.com",
+            "api_token": "s3cr3t"}, "webhook_secret": WEBHOOK_SECRET}),
+        )
+        .allowed_host(jira.authority())
+        .build();
+
+    let err = harness
+        .sync_assignee(&integration, &issue("APP-1"), None)
+        .await
+        .unwrap_err();
+
+    match err.plugin_error() {
+        Some(PluginError::InvalidInput(message)) => {
+            assert!(message.contains("install it again"), "{message}")
+        }
+        other => panic!("expected the reinstall error, got {other:?} ({err})"),
+    }
+    assert!(jira.requests().is_empty(), "nothing reached Jira");
+}
+
+#[tokio::test]
 async fn an_error_answer_reaches_the_test_as_the_plugins_upstream_error() {
     let harness = common::harness(PLUGIN).await;
     let jira = FakeTracker::start().await.unwrap();
@@ -437,8 +558,11 @@ async fn the_gate_refuses_a_host_outside_the_integration() {
     let integration = harness
         .integration()
         .external_id(jira.authority())
-        .metadata(json!({"base_url": elsewhere.url(), "domain_name": jira.authority(), "auth": "api_token"}))
-        .secrets(json!({"credential": {"type": "api_token", "email": "bot@example.com", "api_token": "s3cr3t"}}))
+        .metadata(
+            json!({"base_url": elsewhere.url(), "domain_name": jira.authority(),
+            "auth": "api_token", "email": "bot@example.com"}),
+        )
+        .secrets(json!({"credential": {"api_token": "s3cr3t"}}))
         .allowed_host(jira.authority())
         .build();
 
@@ -499,8 +623,8 @@ async fn a_call_past_its_time_budget_is_a_timeout() {
     let integration = harness
         .integration()
         .external_id(jira.authority())
-        .metadata(json!({"base_url": jira.url(), "auth": "api_token"}))
-        .secrets(json!({"credential": {"type": "api_token", "email": "bot@example.com", "api_token": "s3cr3t"}}))
+        .metadata(json!({"base_url": jira.url(), "auth": "api_token", "email": "bot@example.com"}))
+        .secrets(json!({"credential": {"api_token": "s3cr3t"}}))
         .allowed_host(jira.authority())
         .build();
     jira.expect(Expect::put("/rest/api/2/issue/APP-1/assignee"))

@@ -4,8 +4,8 @@ mod common;
 
 use serde_json::{Value, json};
 use trackbridge_plugin_test::{
-    Change, Delivery, Expect, FakeTracker, Harness, HarnessError, Integration, PluginError, Reply,
-    StatusAction, WebhookRequest, issue, jwt_hs256,
+    Change, Delivery, Expect, FakeTracker, Harness, HarnessError, Identity, Integration,
+    PluginError, Reply, StatusAction, UserRef, WebhookRequest, issue, jwt_hs256,
 };
 
 const PLUGIN: &str = "trackbridge_plugin_jira_server.wasm";
@@ -86,6 +86,24 @@ async fn install_registers_the_issue_webhook_before_storing() {
     assert_eq!(integration.allowed_hosts, vec![jira.authority()]);
     let metadata: Value = serde_json::from_str(&integration.metadata).unwrap();
     assert_eq!(metadata["webhook_id"], "42");
+    // What the plugin needs in clear to build base strings is metadata; the
+    // key the host signs with, and the webhook secrets, are secrets.
+    assert_eq!(metadata["consumer_key"], CONSUMER_KEY);
+    assert_eq!(metadata["access_token"], "access-token");
+    assert!(!integration.metadata.contains("PRIVATE KEY"));
+    let secrets: Value = serde_json::from_str(&integration.secrets).unwrap();
+    let mut names: Vec<&str> = secrets
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["admin_webhook_secret", "private_key", "webhook_secret"]
+    );
+    assert!(!integration.secrets.contains("access-token-secret"));
     // The registered URL is served by the plugin's route, its token naming the integration.
     let params = harness
         .route("POST", &path)
@@ -260,6 +278,114 @@ async fn assigning_puts_the_single_user_the_search_finds() {
         .unwrap();
 
     assert!(outcome.changed);
+    jira.verify();
+}
+
+#[tokio::test]
+async fn a_mapped_user_name_is_assigned_without_a_search() {
+    let harness = common::harness(PLUGIN).await;
+    let jira = FakeTracker::start().await.unwrap();
+    let (integration, _) = installed(&harness, &jira).await;
+    jira.expect(oauth(
+        Expect::put("/rest/api/2/issue/APP-1/assignee").body_json_exact(json!({"name": "bob.b"})),
+    ))
+    .respond(Reply::status(204));
+
+    let user = UserRef {
+        emails: vec!["bob@example.org".to_string()],
+        identities: vec![Identity {
+            id: "bob.b".into(),
+            login: Some("bob.b".into()),
+            display_name: None,
+            email: None,
+            email_verified: false,
+            bot: false,
+        }],
+    };
+    let outcome = harness
+        .sync_assignee_to(&integration, &issue("APP-1"), Some(&user))
+        .await
+        .unwrap();
+
+    assert!(outcome.changed);
+    assert!(
+        jira.requests().iter().all(|r| r.method != "GET"),
+        "no search"
+    );
+    jira.verify();
+}
+
+#[tokio::test]
+async fn an_assignee_delivery_names_the_jira_user() {
+    let harness = common::harness(PLUGIN).await;
+    let jira = FakeTracker::start().await.unwrap();
+    let (_, path) = installed(&harness, &jira).await;
+    let body = json!({
+        "changelog": {"items": [{"field": "assignee"}], "id": 12346},
+        "webhookEvent": "jira:issue_updated",
+        "timestamp": 1_700_000_000_456_u64,
+        "issue": {"id": "10001", "key": "APP-1", "fields": {"assignee": {
+            "name": "bob", "key": "JIRAUSER10100", "displayName": "Bobby",
+            "emailAddress": "bob@example.org"}}}
+    });
+    let request = harness
+        .routed(delivery(&path, body.to_string().into_bytes()))
+        .unwrap();
+
+    let Delivery::Handled { events, .. } = harness.deliver(&request).await.unwrap() else {
+        panic!("the delivery is handled");
+    };
+
+    assert_eq!(events.len(), 1, "{events:?}");
+    match &events[0].change {
+        Change::Assignee(Some(identity)) => {
+            assert_eq!(identity.id, "bob");
+            assert_eq!(identity.login.as_deref(), Some("bob"));
+            assert_eq!(identity.display_name.as_deref(), Some("Bobby"));
+            assert_eq!(identity.email.as_deref(), Some("bob@example.org"));
+            assert!(
+                identity.email_verified,
+                "Jira Server's directory vouches for it"
+            );
+        }
+        other => panic!("expected an assignee, got {other:?}"),
+    }
+    assert_eq!(jira.requests().len(), 1, "only the registration");
+    jira.verify();
+}
+
+#[tokio::test]
+async fn an_integration_of_the_0_1_0_build_is_asked_to_be_installed_again() {
+    let harness = common::harness(PLUGIN).await;
+    let jira = FakeTracker::start().await.unwrap();
+    // 0.1.0 stored the consumer key and the access token among the secrets.
+    let integration = harness
+        .integration()
+        .external_id(format!("{}:{CONSUMER_KEY}", jira.authority()))
+        .name(CONSUMER_KEY)
+        .metadata(
+            json!({"base_url": jira.url(), "domain_name": jira.authority(),
+                         "verify_ssl": true, "webhook_id": "42"}),
+        )
+        .secrets(
+            json!({"consumer_key": CONSUMER_KEY, "private_key": PRIVATE_KEY,
+                        "access_token": "access-token",
+                        "access_token_secret": "access-token-secret",
+                        "webhook_secret": "derived"}),
+        )
+        .allowed_host(jira.authority())
+        .build();
+
+    let err = harness
+        .sync_assignee(&integration, &issue("APP-1"), None)
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err.plugin_error(), Some(PluginError::Unauthorized(m)) if m.contains("install it again")),
+        "{err}"
+    );
+    assert!(jira.requests().is_empty());
     jira.verify();
 }
 

@@ -100,18 +100,40 @@ async fn install_names_the_collection_and_creates_the_subscription() {
 }
 
 #[tokio::test]
-async fn installing_the_collection_again_reuses_its_subscription() {
+async fn installing_the_collection_again_reuses_its_subscription_with_a_new_secret() {
     let harness = common::harness(PLUGIN).await;
     let ado = FakeTracker::start().await.unwrap();
-    let (first, secret) = installed(&harness, &ado).await;
-    // Only the collection is read again: `lookup-integration` finds the subscription.
+    let (first, old_secret) = installed(&harness, &ado).await;
+    // `lookup-integration` finds the subscription's id (never its secret):
+    // the subscription is replaced, under the same id, with a new secret.
     expect_connection_data(&ado);
+    ado.expect(
+        Expect::put("/acme/_apis/hooks/subscriptions/sub-1")
+            .header("authorization", PAT_AUTH)
+            .body_json(json!({
+                "publisherId": "tfs",
+                "eventType": "workitem.updated",
+                "consumerInputs": {"url": format!("{}{WEBHOOK_PATH}", common::PUBLIC_URL)},
+            })),
+    )
+    .respond(Reply::ok().json(&json!({"id": "sub-1", "eventType": "workitem.updated"})));
 
     let again = harness.install(install_input(&ado)).await.unwrap();
 
     assert_eq!(again.id, first.id);
     let secrets: Value = serde_json::from_str(&again.secrets).unwrap();
-    assert_eq!(secrets["subscription_secret"], secret.as_str());
+    let new_secret = secrets["subscription_secret"].as_str().unwrap();
+    assert_ne!(new_secret, old_secret);
+    let replaced = ado
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .and_then(|r| r.json())
+        .expect("the subscription was replaced");
+    assert_eq!(
+        replaced["consumerInputs"]["httpHeaders"],
+        format!("shared-secret:{new_secret}")
+    );
     assert_eq!(
         ado.requests().iter().filter(|r| r.method == "POST").count(),
         1

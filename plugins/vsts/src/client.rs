@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use trackbridge_plugin_sdk::http::{Method, Request, Response};
 use trackbridge_plugin_sdk::integration::Integration;
+use trackbridge_plugin_sdk::secrets::{self, HeaderFormat};
 use trackbridge_plugin_sdk::url::encode_component;
 use trackbridge_plugin_sdk::{Error, Result, json as j};
 
@@ -91,23 +92,56 @@ impl Credential {
     }
 }
 
+/// A stand-in for the current integration's `Authorization` header. Which
+/// kind of credential it stored is told by the secret that exists, so
+/// installations from before contract 0.2.0 (which kept the kind with the
+/// secret only) work unchanged.
+fn stored_authorization() -> Result<String> {
+    if let Some(token) = secrets::get("credential.token") {
+        // A PAT is HTTP Basic with an empty user name.
+        return Ok(token.stand_in(&HeaderFormat::Basic(String::new())));
+    }
+    if let Some(token) = secrets::get("credential.access_token") {
+        return Ok(token.stand_in(&HeaderFormat::Prefixed("Bearer ".into())));
+    }
+    Err(Error::internal(
+        "the integration has no stored credential (credential.token or credential.access_token)",
+    ))
+}
+
 /// The client of one organization (and the graph service that goes with it).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     /// The organization (collection) URL, ending with `/`.
     org_url: String,
     /// The graph service's base URL, ending with `/`.
     graph_url: String,
-    credential: Credential,
+    /// The `Authorization` header: the operator's credential at installation,
+    /// a stand-in for the stored one afterwards.
+    authorization: String,
+}
+
+// The header may hold the credential itself (at installation).
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("org_url", &self.org_url)
+            .field("graph_url", &self.graph_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
     /// Both URLs are normalized to end with `/`.
     pub fn new(org_url: &str, graph_url: &str, credential: Credential) -> Client {
+        Client::with_authorization(org_url, graph_url, credential.authorization())
+    }
+
+    fn with_authorization(org_url: &str, graph_url: &str, authorization: String) -> Client {
         Client {
             org_url: with_slash(org_url),
             graph_url: with_slash(graph_url),
-            credential,
+            authorization,
         }
     }
 
@@ -117,10 +151,11 @@ impl Client {
             .metadata_str("domain_name")
             .ok_or_else(|| Error::internal("the integration has no domain_name"))?;
         let graph_url = integration.metadata_str("graph_url").unwrap_or(org_url);
-        let credential = Credential::parse(&integration.secrets["credential"]).map_err(|e| {
-            Error::internal(format!("the stored credential is invalid: {}", e.message()))
-        })?;
-        Ok(Client::new(org_url, graph_url, credential))
+        Ok(Client::with_authorization(
+            org_url,
+            graph_url,
+            stored_authorization()?,
+        ))
     }
 
     pub fn org_url(&self) -> &str {
@@ -148,7 +183,7 @@ impl Client {
             .header("Content-Type", content_type)
             .header("X-HTTP-Method-Override", method.as_str())
             .header("X-TFS-FedAuthRedirect", "Suppress")
-            .header("Authorization", self.credential.authorization())
+            .header("Authorization", &self.authorization)
     }
 
     /// Sends `request` with `body` (JSON, keeping the request's content type),
@@ -189,6 +224,25 @@ impl Client {
             self.request(
                 Method::Post,
                 format!("{}_apis/hooks/subscriptions", self.org_url),
+                false,
+            ),
+            Some(&body),
+        )
+    }
+
+    /// Replaces service hook subscription `id` with one sending `secret`
+    /// (Azure DevOps' "Replace Subscription"); the raw answer, 404 when the
+    /// subscription is gone.
+    pub fn replace_subscription(&self, id: &str, url: &str, secret: &str) -> Result<Response> {
+        let body = subscription_body(url, secret);
+        self.send_raw(
+            self.request(
+                Method::Put,
+                format!(
+                    "{}_apis/hooks/subscriptions/{}",
+                    self.org_url,
+                    encode_component(id)
+                ),
                 false,
             ),
             Some(&body),

@@ -1,8 +1,9 @@
 //! Installation (sentry-flows §7.2): the input, the collection id, the service
-//! hook subscription (created, or reused from an earlier installation), and
-//! uninstallation.
+//! hook subscription (created, or reused from an earlier installation with a
+//! new secret), and uninstallation.
 
 use serde_json::{Value, json};
+use trackbridge_plugin_sdk::http::Response;
 use trackbridge_plugin_sdk::provider::IntegrationData;
 use trackbridge_plugin_sdk::url::Url;
 use trackbridge_plugin_sdk::{Error, Result, info, integration, json as j, random};
@@ -204,37 +205,18 @@ pub struct Subscription {
     pub secret: String,
 }
 
-/// The subscription an earlier installation of this collection created, when
-/// its integration still has one (id in metadata, secret in secrets).
-pub fn existing_subscription(collection_id: &str) -> Option<Subscription> {
+/// The id of the subscription an earlier installation of this collection
+/// created, when its integration still names one.
+pub fn existing_subscription_id(collection_id: &str) -> Option<String> {
     let existing = integration::lookup(collection_id)?;
-    let id = j::non_empty_str_at(&existing.metadata, &["subscription", "id"])?;
-    let secret = j::non_empty_str_at(&existing.secrets, &["subscription_secret"])?;
-    Some(Subscription {
-        id: id.to_string(),
-        secret: secret.to_string(),
-    })
+    j::non_empty_str_at(&existing.metadata, &["subscription", "id"]).map(str::to_string)
 }
 
 /// Creates the service hook subscription with a fresh secret.
 pub fn create_subscription(client: &Client) -> Result<Subscription> {
     let secret = random_secret();
-    let url = format!("{}{WEBHOOK_PATH}", integration::public_url());
-    let response = client.create_subscription(&url, &secret)?;
-    if !response.is_success() {
-        let reason = response.error_reason();
-        if is_access_refusal(response.status, &reason) {
-            info!(
-                "Azure DevOps refused the subscription (HTTP {}): {reason}",
-                response.status
-            );
-            return Err(cannot_communicate(Some(response.status)));
-        }
-        return Err(response
-            .error_for_status()
-            .err()
-            .unwrap_or_else(|| Error::internal("an unsuccessful answer passed error_for_status")));
-    }
+    let response = client.create_subscription(&webhook_url(), &secret)?;
+    let response = accepted(response)?;
     let body: Value = response.json()?;
     let id = match body.get("id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -249,6 +231,47 @@ pub fn create_subscription(client: &Client) -> Result<Subscription> {
     Ok(Subscription { id, secret })
 }
 
+/// Gives an earlier installation's subscription a fresh secret, keeping its
+/// id; a new subscription when it is gone. The plugin cannot reuse the old
+/// secret: contract 0.2.0 shows no plugin a stored secret, and an
+/// earlier installation's least of all.
+pub fn renew_subscription(client: &Client, id: &str) -> Result<Subscription> {
+    let secret = random_secret();
+    let response = client.replace_subscription(id, &webhook_url(), &secret)?;
+    if response.status == 404 {
+        info!("the service hook subscription {id} is gone; creating a new one");
+        return create_subscription(client);
+    }
+    accepted(response)?;
+    Ok(Subscription {
+        id: id.to_string(),
+        secret,
+    })
+}
+
+fn webhook_url() -> String {
+    format!("{}{WEBHOOK_PATH}", integration::public_url())
+}
+
+/// A successful subscription answer, or the error it stands for.
+fn accepted(response: Response) -> Result<Response> {
+    if response.is_success() {
+        return Ok(response);
+    }
+    let reason = response.error_reason();
+    if is_access_refusal(response.status, &reason) {
+        info!(
+            "Azure DevOps refused the subscription (HTTP {}): {reason}",
+            response.status
+        );
+        return Err(cannot_communicate(Some(response.status)));
+    }
+    Err(response
+        .error_for_status()
+        .err()
+        .unwrap_or_else(|| Error::internal("an unsuccessful answer passed error_for_status")))
+}
+
 /// Validates the input, finds the collection, creates (or reuses) the
 /// subscription, and produces the integration data.
 pub fn build(input: &Value) -> Result<IntegrationData> {
@@ -261,13 +284,12 @@ pub fn build(input: &Value) -> Result<IntegrationData> {
         }
         other => other,
     })?;
-    let subscription = match existing_subscription(&collection_id) {
-        Some(subscription) => {
+    let subscription = match existing_subscription_id(&collection_id) {
+        Some(id) => {
             info!(
-                "reusing the service hook subscription {} of collection {collection_id}",
-                subscription.id
+                "reusing the service hook subscription {id} of collection {collection_id} with a new secret"
             );
-            subscription
+            renew_subscription(&client, &id)?
         }
         None => create_subscription(&client)?,
     };
@@ -450,20 +472,65 @@ mod tests {
     }
 
     #[test]
-    fn build_reuses_an_existing_subscription() {
+    fn build_reuses_an_existing_subscription_with_a_new_secret() {
         testing::reset();
+        testing::set_public_url("https://sync.example.com");
         testing::add_integration(
             COLLECTION,
             json!({"domain_name": "https://dev.azure.com/acme/", "subscription": {"id": "sub-1"}}),
             json!({"subscription_secret": "old-secret"}),
         );
-        azure(Response::new(500, "must not be called"));
+        azure(Response::json_body(200, &json!({"id": "sub-1"})));
         let data = build(&input("https://dev.azure.com/acme/")).unwrap();
-        assert_eq!(testing::requests().len(), 1);
+        let sent = testing::requests();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].method, Method::Put);
+        assert_eq!(
+            sent[1].full_url(),
+            "https://dev.azure.com/acme/_apis/hooks/subscriptions/sub-1"
+        );
         let metadata: Value = serde_json::from_str(&data.metadata).unwrap();
         assert_eq!(metadata["subscription"], json!({"id": "sub-1"}));
         let secrets: Value = serde_json::from_str(&data.secrets).unwrap();
-        assert_eq!(secrets["subscription_secret"], "old-secret");
+        let secret = secrets["subscription_secret"].as_str().unwrap();
+        assert_ne!(secret, "old-secret");
+        let body: Value = serde_json::from_slice(sent[1].body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            body["consumerInputs"]["httpHeaders"],
+            format!("shared-secret:{secret}")
+        );
+        assert_eq!(
+            body["consumerInputs"]["url"],
+            "https://sync.example.com/extensions/vsts/issue-updated/"
+        );
+    }
+
+    #[test]
+    fn a_subscription_deleted_at_azure_devops_is_created_again() {
+        testing::reset();
+        testing::add_integration(
+            COLLECTION,
+            json!({"domain_name": "https://dev.azure.com/acme/", "subscription": {"id": "sub-1"}}),
+            json!({}),
+        );
+        let mut answers = vec![
+            Response::json_body(200, &json!({"id": "sub-2"})),
+            Response::json_body(
+                404,
+                &json!({"message": "VS403217: Subscription sub-1 does not exist."}),
+            ),
+        ];
+        testing::on_http(move |req| {
+            if req.url.ends_with("_apis/connectionData") {
+                return Ok(Response::json_body(200, &json!({"instanceId": COLLECTION})));
+            }
+            Ok(answers.pop().expect("two subscription calls"))
+        });
+        let data = build(&input("https://dev.azure.com/acme/")).unwrap();
+        let methods: Vec<Method> = testing::requests().iter().map(|r| r.method).collect();
+        assert_eq!(methods, [Method::Get, Method::Put, Method::Post]);
+        let metadata: Value = serde_json::from_str(&data.metadata).unwrap();
+        assert_eq!(metadata["subscription"], json!({"id": "sub-2"}));
     }
 
     #[test]

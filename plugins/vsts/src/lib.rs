@@ -30,9 +30,6 @@ fn current_client() -> Result<Client> {
 impl Provider for Vsts {
     fn describe() -> ProviderInfo {
         ProviderInfo {
-            name: "vsts".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            display_name: "Azure DevOps".into(),
             routes: vec![Route::new("POST", WEBHOOK_PATH)],
             config_schema: install::config_schema().to_string(),
             url_fields: vec!["organization_url".into(), "graph_url".into()],
@@ -40,6 +37,7 @@ impl Provider for Vsts {
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
+            ..ProviderInfo::new("vsts", env!("CARGO_PKG_VERSION"), "Azure DevOps")
         }
     }
 
@@ -67,8 +65,8 @@ impl Provider for Vsts {
         outbound::sync_status(&current_client()?, &issue.key, resolve, &mappings)
     }
 
-    fn sync_assignee(issue: ExternalIssue, emails: Option<Vec<String>>) -> Result<SyncOutcome> {
-        outbound::sync_assignee(&current_client()?, &issue.key, emails.as_deref())
+    fn sync_assignee(issue: ExternalIssue, user: Option<UserRef>) -> Result<SyncOutcome> {
+        outbound::sync_assignee(&current_client()?, &issue.key, user.as_ref())
     }
 }
 

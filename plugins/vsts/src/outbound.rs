@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use trackbridge_plugin_sdk::http::Response;
-use trackbridge_plugin_sdk::provider::{StatusMapping, SyncOutcome};
+use trackbridge_plugin_sdk::provider::{StatusMapping, SyncOutcome, UserRef};
 use trackbridge_plugin_sdk::{Error, Result, info, json as j, warn};
 
 use crate::client::Client;
@@ -152,18 +152,29 @@ pub fn find_user(client: &Client, emails: &[String]) -> Result<Option<String>> {
     Ok(None)
 }
 
-pub fn sync_assignee(client: &Client, id: &str, emails: Option<&[String]>) -> Result<SyncOutcome> {
-    let ops = match emails {
+pub fn sync_assignee(client: &Client, id: &str, user: Option<&UserRef>) -> Result<SyncOutcome> {
+    let assign =
+        |name: &str| json!([{"op": "replace", "path": "/fields/System.AssignedTo", "value": name}]);
+    let ops = match user {
         None => json!([{"op": "remove", "path": "/fields/System.AssignedTo"}]),
-        Some([]) => return Ok(SyncOutcome::unchanged("the user has no verified email")),
-        Some(emails) => {
-            let Some(mail) = find_user(client, emails)? else {
+        // An identity operators mapped is the user's unique name, which
+        // `System.AssignedTo` takes as it is: no search.
+        Some(user) => match user.identity_id() {
+            Some(name) => assign(name),
+            None if user.emails.is_empty() => {
                 return Ok(SyncOutcome::unchanged(
-                    "no Azure DevOps user with a matching email",
+                    "the user has no verified email and no Azure DevOps identity mapped",
                 ));
-            };
-            json!([{"op": "replace", "path": "/fields/System.AssignedTo", "value": mail}])
-        }
+            }
+            None => {
+                let Some(mail) = find_user(client, &user.emails)? else {
+                    return Ok(SyncOutcome::unchanged(
+                        "no Azure DevOps user with a matching email",
+                    ));
+                };
+                assign(&mail)
+            }
+        },
     };
     let response = client.patch_work_item(id, &ops)?;
     if response.status == 404 {
@@ -377,11 +388,8 @@ mod tests {
                 _ => Response::json_body(200, &json!({})),
             })
         });
-        let emails = vec![
-            "nobody@example.com".to_string(),
-            "FTotten@vscsi.us".to_string(),
-        ];
-        let outcome = sync_assignee(&client(), "309", Some(&emails)).unwrap();
+        let user = by_emails(&["nobody@example.com", "FTotten@vscsi.us"]);
+        let outcome = sync_assignee(&client(), "309", Some(&user)).unwrap();
         assert!(outcome.changed);
         let sent = testing::requests();
         assert_eq!(sent.len(), 3);
@@ -410,14 +418,55 @@ mod tests {
             body(&testing::requests()[0]),
             json!([{"op": "remove", "path": "/fields/System.AssignedTo"}])
         );
-        let emails = vec!["nobody@example.com".to_string()];
-        let outcome = sync_assignee(&client(), "309", Some(&emails)).unwrap();
+        let user = by_emails(&["nobody@example.com"]);
+        let outcome = sync_assignee(&client(), "309", Some(&user)).unwrap();
         assert!(!outcome.changed);
         assert!(outcome.note.is_some());
         assert_eq!(testing::requests().len(), 2);
 
         testing::on_http(|_| Ok(Response::new(503, "down")));
-        let e = sync_assignee(&client(), "309", Some(&emails)).unwrap_err();
+        let e = sync_assignee(&client(), "309", Some(&user)).unwrap_err();
         assert_eq!(e.status(), Some(503));
+    }
+
+    fn by_emails(emails: &[&str]) -> UserRef {
+        UserRef {
+            emails: emails.iter().map(|e| e.to_string()).collect(),
+            identities: vec![],
+        }
+    }
+
+    #[test]
+    fn a_mapped_identity_is_assigned_by_its_unique_name_without_a_search() {
+        testing::reset();
+        testing::on_http(|req| {
+            Ok(match req.method {
+                Method::Patch => Response::json_body(200, &json!({})),
+                _ => Response::new(500, "no search expected"),
+            })
+        });
+        let user = UserRef {
+            emails: vec!["ftotten@vscsi.us".into()],
+            identities: vec![trackbridge_plugin_sdk::provider::Identity::new(
+                "DOMAIN\\ftotten",
+            )],
+        };
+        assert!(
+            sync_assignee(&client(), "309", Some(&user))
+                .unwrap()
+                .changed
+        );
+        let sent = testing::requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            body(&sent[0]),
+            json!([{"op": "replace", "path": "/fields/System.AssignedTo", "value": "DOMAIN\\ftotten"}])
+        );
+
+        // Neither an identity nor an email: nothing to search for.
+        let nobody = by_emails(&[]);
+        let outcome = sync_assignee(&client(), "309", Some(&nobody)).unwrap();
+        assert!(!outcome.changed && outcome.note.is_some());
+        assert_eq!(testing::requests().len(), 1);
     }
 }

@@ -4,9 +4,10 @@
 
 use serde_json::Value;
 use trackbridge_plugin_sdk::provider::{
-    Change, InboundEvent, IncomingRequest, Rejection, StatusAction, StatusChange, VerifiedWebhook,
+    Change, Identity, InboundEvent, IncomingRequest, Rejection, StatusAction, StatusChange,
+    VerifiedWebhook,
 };
-use trackbridge_plugin_sdk::secret::constant_time_eq;
+use trackbridge_plugin_sdk::secrets;
 use trackbridge_plugin_sdk::{Result, cache, integration, json as j, warn};
 
 use crate::client::{Client, SHARED_SECRET_HEADER};
@@ -63,10 +64,10 @@ pub fn verify(request: &IncomingRequest) -> Result<VerifiedWebhook, Rejection> {
     }
     let installation = integration::select(&collection)
         .ok_or_else(|| Rejection::new(400, "Integration does not exist."))?;
-    let expected = j::non_empty_str_at(&installation.secrets, &["subscription_secret"]);
+    let expected = secrets::get("subscription_secret");
     let given = request.header(SHARED_SECRET_HEADER);
     let authentic = match (expected, given) {
-        (Some(expected), Some(given)) => constant_time_eq(expected.as_bytes(), given.as_bytes()),
+        (Some(expected), Some(given)) if !given.is_empty() => expected.matches(given.as_bytes()),
         _ => false,
     };
     if !authentic {
@@ -103,29 +104,50 @@ fn has_work(payload: &Value) -> bool {
         && fields.is_some_and(|f| f.contains_key(ASSIGNED_TO) || f.contains_key(STATE))
 }
 
-/// What `System.AssignedTo` says: `Some(Some(email))` assigned,
+/// What `System.AssignedTo` says: `Some(Some(identity))` assigned,
 /// `Some(None)` unassigned, `None` nothing to do.
-pub fn assignee_change(field: &Value) -> Option<Option<String>> {
+///
+/// The identity's id is the user's unique name (the sign-in name, usually an
+/// email address; `DOMAIN\user` on Azure DevOps Server): it is what
+/// `System.AssignedTo` accepts when the host assigns a mapped identity back.
+/// Emails come from the organization's directory (Microsoft Entra ID or the
+/// server's), which vouches for them, so they are marked verified.
+pub fn assignee_change(field: &Value) -> Option<Option<Identity>> {
     match field.get("newValue") {
         None | Some(Value::Null) => Some(None),
         Some(Value::String(s)) if s.trim().is_empty() => Some(None),
         Some(Value::String(s)) => match email_in_brackets(s) {
-            Some(email) => Some(Some(email)),
+            Some(email) => {
+                let name = s[..s.find('<').unwrap_or(0)].trim();
+                let mut identity = Identity::new(email.clone()).with_email(email, true);
+                if !name.is_empty() {
+                    identity = identity.with_display_name(name);
+                }
+                Some(Some(identity))
+            }
             None => {
                 warn!("vsts.assignee-without-email: System.AssignedTo names no email address");
                 None
             }
         },
-        Some(identity @ Value::Object(_)) => {
-            let mail = j::non_empty_str_at(identity, &["mailAddress"]);
-            let unique = j::non_empty_str_at(identity, &["uniqueName"]).filter(|u| u.contains('@'));
-            match mail.or(unique) {
-                Some(email) => Some(Some(email.trim().to_string())),
-                None => {
-                    warn!("vsts.assignee-without-email: the assignee identity has no email");
-                    None
-                }
+        Some(value @ Value::Object(_)) => {
+            let mail = j::non_empty_str_at(value, &["mailAddress"]);
+            let unique = j::non_empty_str_at(value, &["uniqueName"]);
+            let email = mail.or(unique.filter(|u| u.contains('@')));
+            let Some(id) = unique.or(email) else {
+                warn!(
+                    "vsts.assignee-without-name: the assignee identity has no unique name or email"
+                );
+                return None;
+            };
+            let mut identity = Identity::new(id.trim()).with_login(id.trim());
+            if let Some(email) = email {
+                identity = identity.with_email(email.trim(), true);
             }
+            if let Some(name) = j::non_empty_str_at(value, &["displayName"]) {
+                identity = identity.with_display_name(name);
+            }
+            Some(Some(identity))
         }
         Some(_) => None,
     }
@@ -210,9 +232,9 @@ pub fn handle(request: &IncomingRequest, client: &Client) -> Result<Vec<InboundE
 
     let mut changes = Vec::new();
     if let Some(field) = fields.get(ASSIGNED_TO)
-        && let Some(email) = assignee_change(field)
+        && let Some(identity) = assignee_change(field)
     {
-        changes.push(Change::Assignee(email));
+        changes.push(Change::Assignee(identity));
     }
     if let Some(field) = fields.get(STATE) {
         let text = |key: &str| field.get(key).and_then(Value::as_str).map(str::to_string);
@@ -374,7 +396,11 @@ mod tests {
     fn assignee_forms() {
         assert_eq!(
             assignee_change(&json!({"newValue": "lauryn <lauryn@sentry.io>", "oldValue": "x"})),
-            Some(Some("lauryn@sentry.io".into()))
+            Some(Some(
+                Identity::new("lauryn@sentry.io")
+                    .with_email("lauryn@sentry.io", true)
+                    .with_display_name("lauryn")
+            ))
         );
         assert_eq!(
             assignee_change(&json!({"oldValue": "lauryn <lauryn@sentry.io>"})),
@@ -385,16 +411,30 @@ mod tests {
             assignee_change(
                 &json!({"newValue": {"displayName": "Bob", "uniqueName": "bob@example.com"}})
             ),
-            Some(Some("bob@example.com".into()))
+            Some(Some(
+                Identity::new("bob@example.com")
+                    .with_login("bob@example.com")
+                    .with_email("bob@example.com", true)
+                    .with_display_name("Bob")
+            ))
         );
         assert_eq!(
             assignee_change(
                 &json!({"newValue": {"uniqueName": "DOMAIN\\bob", "mailAddress": "Bob@Example.com"}})
             ),
-            Some(Some("Bob@Example.com".into()))
+            Some(Some(
+                Identity::new("DOMAIN\\bob")
+                    .with_login("DOMAIN\\bob")
+                    .with_email("Bob@Example.com", true)
+            ))
         );
+        // No email, but a name operators can map.
         assert_eq!(
             assignee_change(&json!({"newValue": {"uniqueName": "DOMAIN\\bob"}})),
+            Some(Some(Identity::new("DOMAIN\\bob").with_login("DOMAIN\\bob")))
+        );
+        assert_eq!(
+            assignee_change(&json!({"newValue": {"displayName": "Bob"}})),
             None
         );
         assert_eq!(email_in_brackets("a <b> <c>").as_deref(), Some("b"));
@@ -411,7 +451,7 @@ mod tests {
 
     fn assignee(change: &Change) -> Option<&str> {
         match change {
-            Change::Assignee(email) => email.as_deref(),
+            Change::Assignee(identity) => identity.as_ref().and_then(|i| i.email.as_deref()),
             other => panic!("not an assignee change: {other:?}"),
         }
     }

@@ -30,15 +30,15 @@ pub fn sdk_request(r: &host::IncomingRequest) -> sdk::IncomingRequest {
 
 fn host_event(e: sdk::InboundEvent) -> host::InboundEvent {
     let change = match e.change {
-        // As the host adapts a 0.1.0 component's assignee.
-        sdk::Change::Assignee(email) => host::Change::Assignee(email.map(|email| {
+        // Field by field, as lifting a component's record is.
+        sdk::Change::Assignee(identity) => host::Change::Assignee(identity.map(|i| {
             trackbridge_host::plugins::contract::types::Identity {
-                id: email.clone(),
-                login: None,
-                display_name: None,
-                email: Some(email),
-                email_verified: true,
-                bot: false,
+                id: i.id,
+                login: i.login,
+                display_name: i.display_name,
+                email: i.email,
+                email_verified: i.email_verified,
+                bot: i.bot,
             }
         })),
         sdk::Change::Status(s) => host::Change::Status(host::StatusChange {

@@ -14,13 +14,11 @@ struct Faulty;
 impl Provider for Faulty {
     fn describe() -> ProviderInfo {
         ProviderInfo {
-            name: "faulty".into(),
-            version: "0.0.1-test".into(),
-            display_name: "Faulty".into(),
             routes: vec![Route::new("POST", "/extensions/faulty/hook/")],
             config_schema: r#"{"type":"object"}"#.into(),
             url_fields: vec!["base_url".into()],
             allowed_host_patterns: vec![],
+            ..ProviderInfo::new("faulty", "0.0.1-test", "Faulty")
         }
     }
 

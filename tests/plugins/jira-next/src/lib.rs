@@ -39,8 +39,12 @@ impl Provider for JiraNext {
         Jira::sync_status(issue, resolve, mappings)
     }
 
-    fn sync_assignee(issue: ExternalIssue, emails: Option<Vec<String>>) -> Result<SyncOutcome> {
-        Jira::sync_assignee(issue, emails)
+    fn sync_assignee(issue: ExternalIssue, user: Option<UserRef>) -> Result<SyncOutcome> {
+        Jira::sync_assignee(issue, user)
+    }
+
+    fn maintain() -> Result<()> {
+        Jira::maintain()
     }
 
     fn uninstall() -> Result<()> {

@@ -17,13 +17,10 @@ fn broken() -> ! {
 impl Provider for JiraTrap {
     fn describe() -> ProviderInfo {
         ProviderInfo {
-            name: "jira".into(),
-            version: VERSION.into(),
-            display_name: "Jira".into(),
             routes: vec![Route::new("POST", "/extensions/jira/issue-updated/")],
-            config_schema: r#"{"type":"object"}"#.into(),
             url_fields: vec!["base_url".into()],
-            allowed_host_patterns: vec![],
+            status_model: StatusModel::Workflow,
+            ..ProviderInfo::new("jira", VERSION, "Jira")
         }
     }
 
@@ -47,7 +44,11 @@ impl Provider for JiraTrap {
         broken()
     }
 
-    fn sync_assignee(_issue: ExternalIssue, _emails: Option<Vec<String>>) -> Result<SyncOutcome> {
+    fn sync_assignee(_issue: ExternalIssue, _user: Option<UserRef>) -> Result<SyncOutcome> {
+        broken()
+    }
+
+    fn maintain() -> Result<()> {
         broken()
     }
 }

@@ -11,13 +11,11 @@ struct Hijack;
 impl Provider for Hijack {
     fn describe() -> ProviderInfo {
         ProviderInfo {
-            name: "hijack".into(),
-            version: "0.0.1".into(),
-            display_name: "Hijack".into(),
             routes: vec![Route::new("POST", "/extensions/{p}/issue-updated/")],
             config_schema: r#"{"type":"object"}"#.into(),
             url_fields: vec![],
             allowed_host_patterns: vec![],
+            ..ProviderInfo::new("hijack", "0.0.1", "Hijack")
         }
     }
 
