@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BUILT_IN: &[&str] = &["discord", "jira", "jira-server", "vsts"];
+const BUILT_IN: &[&str] = &["discord", "github", "jira", "jira-server", "vsts"];
 
 fn plugins_dir(root: &Path) -> std::path::PathBuf {
     match std::env::var_os("TRACKBRIDGE_PLUGINS_DIR").filter(|d| !d.is_empty()) {

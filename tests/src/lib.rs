@@ -12,6 +12,7 @@ pub mod api;
 pub mod browser;
 pub mod discord_sim;
 pub mod fixtures;
+pub mod github_sim;
 pub mod host;
 pub mod jira_server_sim;
 pub mod jira_sim;

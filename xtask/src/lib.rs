@@ -14,6 +14,7 @@ pub const PLUGINS: &[&str] = &[
     "trackbridge-plugin-vsts",
     "trackbridge-plugin-jira-server",
     "trackbridge-plugin-discord",
+    "trackbridge-plugin-github",
 ];
 
 /// The target plugins are built for.
