@@ -2,12 +2,10 @@
 //! installation access token minted with it, kept as a remembered secret
 //! and refreshed before its hour runs out.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use trackbridge_plugin_sdk::http::Method;
-use trackbridge_plugin_sdk::secrets::{self, HeaderFormat, RsaHash, Secret};
-use trackbridge_plugin_sdk::{Error, Result, cache, clock, integration, json as j, time};
+use trackbridge_plugin_sdk::secrets::{self, HeaderFormat, Secret};
+use trackbridge_plugin_sdk::{Error, Result, cache, clock, integration, json as j, jwt, time};
 
 use crate::api::{Client, check};
 
@@ -31,16 +29,7 @@ pub fn app_jwt(app_id: &str, key: &Secret) -> Result<String> {
         .parse::<u64>()
         .map_or_else(|_| json!(app_id), |n| json!(n));
     let claims = json!({"iat": now.saturating_sub(JWT_BACKDATE_SECS), "exp": now + JWT_LIFETIME_SECS, "iss": iss});
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = key.rsa_sign(RsaHash::Sha256, signing_input.as_bytes())?;
-    Ok(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))
+    jwt::rs256(key, &claims.to_string())
 }
 
 /// An installation access token as GitHub issued it.
@@ -130,6 +119,8 @@ pub fn refresh() -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use rsa::pkcs8::DecodePrivateKey;
     use rsa::signature::Verifier;
     use trackbridge_plugin_sdk::http::Response;

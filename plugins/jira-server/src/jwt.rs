@@ -5,53 +5,26 @@
 //! afterwards the host verifies them with the stored secret, and the plugin
 //! only reads the claims to learn which integration's secret to ask for.
 
-use base64::Engine as _;
-use base64::alphabet::URL_SAFE;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::Value;
-use trackbridge_plugin_sdk::crypto::hmac_sha256;
+use trackbridge_plugin_sdk::jwt;
 
-const HEADER: &str = r#"{"typ":"JWT","alg":"HS256"}"#;
-
-/// Padded or not: both decode.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// A compact HS256 JWT over `claims`.
+/// A compact HS256 JWT over `claims`, signed with `secret` itself (the SDK's
+/// header, `{"typ":"JWT","alg":"HS256"}`, is the one Sentry's tokens have).
 pub fn sign(claims: &Value, secret: &[u8]) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(HEADER),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mac = hmac_sha256(secret, input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac))
+    jwt::hs256_with_key(secret, &claims.to_string())
 }
 
 /// The claims of a compact JWT whose header and claims are JSON objects,
 /// **not verified**: only good for choosing whose secret verifies it.
 pub fn unverified_claims(token: &str) -> Option<Value> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    let object = |part: &str| -> Option<Value> {
-        let value: Value = serde_json::from_slice(&LENIENT.decode(part).ok()?).ok()?;
-        value.is_object().then_some(value)
-    };
-    object(h)?;
-    LENIENT.decode(s).ok()?;
-    object(c)
+    jwt::peek(token).map(|unverified| Value::Object(unverified.claims))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
     use trackbridge_plugin_sdk::secrets::{self, JwtError};
     use trackbridge_plugin_sdk::testing;
@@ -102,6 +75,12 @@ mod tests {
         ] {
             assert!(unverified_claims(bad).is_none(), "{bad}");
         }
-        assert!(unverified_claims(&format!("{}.e30.", URL_SAFE_NO_PAD.encode(HEADER))).is_some());
+        assert!(
+            unverified_claims(&format!(
+                "{}.e30.",
+                URL_SAFE_NO_PAD.encode(jwt::HS256_HEADER)
+            ))
+            .is_some()
+        );
     }
 }

@@ -182,7 +182,7 @@ mod tests {
         let token =
             crate::connect_jwt::split_authorization(sent.header_value("authorization").unwrap())
                 .unwrap();
-        let decoded = crate::connect_jwt::decode(token).unwrap();
+        let decoded = trackbridge_plugin_sdk::jwt::peek(token).unwrap();
         assert_eq!(
             decoded.claim_str("qsh"),
             Some(crate::qsh::qsh("GET", "/rest/api/2/serverInfo", &[]).as_str())

@@ -4,36 +4,19 @@
 //! (`Secret::hmac_sha256_sign`, `Secret::jwt_hs256_verify`); only the
 //! installation check signs with the operator's input.
 
-use base64::Engine;
-use base64::alphabet::URL_SAFE;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Value, json};
+use trackbridge_plugin_sdk::jwt;
 
 use crate::qsh;
-
-/// Key order and compactness matter: Sentry's reference token is compared byte for byte.
-const HEADER: &str = r#"{"typ":"JWT","alg":"HS256"}"#;
 
 /// Outbound tokens live 5 minutes, as Sentry's do.
 pub const OUTBOUND_TTL_SECS: u64 = 300;
 
-/// Some Atlassian libraries pad base64url; padding is harmless, so accept both.
-const LENIENT_URL_SAFE: GeneralPurpose = GeneralPurpose::new(
-    &URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
 /// An HS256 JWT over `claims_json`: `sign` returns the HMAC-SHA256 of the
-/// signing input (`header.payload`) keyed with the shared secret.
+/// signing input (`header.payload`) keyed with the shared secret. The SDK's
+/// header (`{"typ":"JWT","alg":"HS256"}`) is Sentry's, byte for byte.
 pub fn sign_hs256(claims_json: &str, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(HEADER),
-        URL_SAFE_NO_PAD.encode(claims_json)
-    );
-    let signature = URL_SAFE_NO_PAD.encode(sign(signing_input.as_bytes()));
-    format!("{signing_input}.{signature}")
+    jwt::encode(jwt::HS256_HEADER, claims_json, sign)
 }
 
 /// The claims of the token for one outbound request, in Sentry's order:
@@ -76,53 +59,6 @@ pub fn split_authorization(value: &str) -> Option<&str> {
     let (_, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (!token.is_empty()).then_some(token)
-}
-
-/// A token decoded without verification: enough to find the installation
-/// whose shared secret verifies it.
-#[derive(Debug)]
-pub struct Unverified {
-    pub header: Value,
-    pub claims: Value,
-}
-
-/// Why a token could not be decoded.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Malformed;
-
-/// Splits and decodes a compact JWT; header and claims must be JSON objects
-/// and the signature base64url.
-pub fn decode(token: &str) -> Result<Unverified, Malformed> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Malformed);
-    };
-    let json = |part: &str| -> Result<Value, Malformed> {
-        let bytes = LENIENT_URL_SAFE.decode(part).map_err(|_| Malformed)?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|_| Malformed)?;
-        if value.is_object() {
-            Ok(value)
-        } else {
-            Err(Malformed)
-        }
-    };
-    LENIENT_URL_SAFE.decode(s).map_err(|_| Malformed)?;
-    Ok(Unverified {
-        header: json(h)?,
-        claims: json(c)?,
-    })
-}
-
-impl Unverified {
-    pub fn alg(&self) -> Option<&str> {
-        self.header.get("alg")?.as_str()
-    }
-
-    pub fn claim_str(&self, name: &str) -> Option<&str> {
-        self.claims.get(name)?.as_str()
-    }
 }
 
 /// A numeric date claim, in whole seconds. A fraction is dropped; a number
@@ -201,9 +137,9 @@ mod tests {
         );
         assert_eq!(token, expected);
 
-        let decoded = decode(&token).unwrap();
+        let decoded = jwt::peek(&token).unwrap();
         assert_eq!(
-            decoded.claims,
+            Value::Object(decoded.claims),
             json!({"iss": "testserver.jira", "iat": 1672534861, "exp": 1672535161,
                    "qsh": "de952010640ab2cfd2062781b54e94b78fce16731006db7deeaffceb425fe242"})
         );
@@ -232,32 +168,6 @@ mod tests {
         assert_eq!(split_authorization("JWTanexampletoken"), None);
         assert_eq!(split_authorization("JWT "), None);
         assert_eq!(split_authorization(""), None);
-    }
-
-    #[test]
-    fn malformed_tokens() {
-        let good = sign_hs256(r#"{"iss":"x"}"#, signed_with(b"k"));
-        assert!(decode(&good).is_ok());
-        for bad in [
-            "anexampletoken",
-            "a.b",
-            "a.b.c.d",
-            "!!!.e30.sig",
-            // Claims that are JSON but not an object.
-            &format!(
-                "{}.{}.",
-                URL_SAFE_NO_PAD.encode(HEADER),
-                URL_SAFE_NO_PAD.encode("[1]")
-            ),
-            // A signature that is not base64url.
-            &format!("{}.e30.!!", URL_SAFE_NO_PAD.encode(HEADER)),
-        ] {
-            assert_eq!(decode(bad).map(|_| ()), Err(Malformed), "{bad}");
-        }
-        // Padded base64url is fine.
-        let padded = base64::engine::general_purpose::URL_SAFE.encode(r#"{"iss":"x"}"#);
-        let h = URL_SAFE_NO_PAD.encode(HEADER);
-        assert!(decode(&format!("{h}.{padded}.")).is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde_json::Value;
 use trackbridge_jira_common::has_changelog;
 use trackbridge_plugin_sdk::provider::{InboundEvent, IncomingRequest, Rejection, VerifiedWebhook};
 use trackbridge_plugin_sdk::secrets::{self, JwtError};
-use trackbridge_plugin_sdk::{Result, clock, integration, json, warn};
+use trackbridge_plugin_sdk::{Result, clock, integration, json, jwt, warn};
 
 use crate::client::{Client, authority_of};
 use crate::{auth, connect_jwt, hub_signature, qsh};
@@ -61,7 +61,7 @@ fn verify_connect(
     now_secs: i64,
 ) -> Result<String, Rejection> {
     // Unverified: only to find whose shared secret must verify it.
-    let unverified = connect_jwt::decode(token).map_err(|_| connect_reject("Malformed token"))?;
+    let unverified = jwt::peek(token).ok_or_else(|| connect_reject("Malformed token"))?;
     // The shared secret only backs HS256; `none` and asymmetric algorithms are refused.
     if unverified.alg() != Some("HS256") {
         return Err(connect_reject("Unsupported token algorithm"));

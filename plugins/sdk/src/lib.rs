@@ -3,9 +3,9 @@
 //! Everything a trackbridge provider plugin needs besides its tracker logic:
 //! the contract (`trackbridge:plugin@0.2.0`) as a Rust trait, a blocking HTTP
 //! client over `wasi:http`, the host's log, clock, cache and integration
-//! lookup, the integration's secrets by handle ([`secrets`]), random bytes,
-//! timestamp parsing ([`time`]), HMAC-SHA256 and constant-time comparison
-//! ([`crypto`]), and one error type.
+//! lookup, the integration's secrets by handle ([`secrets`]), JWTs the host
+//! signs ([`jwt`]), random bytes, timestamp parsing ([`time`]), HMAC-SHA256
+//! and constant-time comparison ([`crypto`]), and one error type.
 //!
 //! ## Contract version
 //!
@@ -78,6 +78,7 @@ pub mod error;
 pub mod http;
 pub mod integration;
 pub mod json;
+pub mod jwt;
 pub mod log;
 pub mod notifier;
 pub mod provider;
