@@ -111,7 +111,11 @@ fn the_release_archive_serves_its_plugins_from_an_empty_directory() {
     let text = summary.join("\n");
     assert!(!text.contains('\u{1b}'), "no colour codes: {text}");
     assert!(
-        text.contains(&format!("4 from {}", home.join("plugins").display())),
+        text.contains(&format!(
+            "{} from {}",
+            BUILT_IN.len(),
+            home.join("plugins").display()
+        )),
         "plugins found beside the binary: {text}"
     );
     assert!(
