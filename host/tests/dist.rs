@@ -67,7 +67,7 @@ fn the_release_archive_serves_its_plugins_from_an_empty_directory() {
     );
 
     // Nothing from the environment of the test run may point it at plugins.
-    let mut child = Command::new(home.join("trackbridge"))
+    let child = Command::new(home.join("trackbridge"))
         .current_dir(&home)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -81,7 +81,9 @@ fn the_release_archive_serves_its_plugins_from_an_empty_directory() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    // A failed assertion below must not leave the server running.
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
     let (lines_tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -154,7 +156,7 @@ fn the_release_archive_serves_its_plugins_from_an_empty_directory() {
         assert_eq!(names, BUILT_IN, "{plugins}");
     });
 
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -164,13 +166,25 @@ fn the_release_archive_serves_its_plugins_from_an_empty_directory() {
     );
     let stopped = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < stopped, "still running 30 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "SIGTERM is a clean stop: {status}");
+}
+
+/// A child process killed (and reaped) when dropped, unless it has exited.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Every file under `dir`, relative to it.

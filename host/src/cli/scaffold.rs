@@ -14,6 +14,7 @@ use trackbridge_host::plugins::describe_check;
 const CARGO_TOML: &str = include_str!("scaffold/Cargo.toml.tmpl");
 const README: &str = include_str!("scaffold/README.md.tmpl");
 const GITIGNORE: &str = include_str!("scaffold/gitignore.tmpl");
+const CARGO_CONFIG: &str = include_str!("scaffold/cargo-config.toml.tmpl");
 const PROVIDER_LIB: &str = include_str!("scaffold/provider.rs.tmpl");
 const NOTIFIER_LIB: &str = include_str!("scaffold/notifier.rs.tmpl");
 const PROVIDER_TEST: &str = include_str!("scaffold/provider_test.rs.tmpl");
@@ -84,6 +85,7 @@ pub fn generate(scaffold: &Scaffold) -> anyhow::Result<PathBuf> {
         ("Cargo.toml", CARGO_TOML),
         ("README.md", README),
         (".gitignore", GITIGNORE),
+        (".cargo/config.toml", CARGO_CONFIG),
         ("src/lib.rs", lib),
         ("tests/component.rs", test),
     ] {
@@ -187,6 +189,23 @@ mod tests {
         assert_eq!(manifest["package"]["version"].as_str(), Some(SDK_VERSION));
     }
 
+    /// Generated plugins are built as the built-in ones are (the initial
+    /// memory that spares a call from growing it).
+    #[test]
+    fn generated_plugins_build_with_the_workspaces_wasm_flags() {
+        let wasm_flags = |text: &str| {
+            let table: toml::Table = text.parse().unwrap();
+            table["target"]["wasm32-wasip2"]["rustflags"].clone()
+        };
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cargo/config.toml");
+        let flags = wasm_flags(CARGO_CONFIG);
+        assert_eq!(
+            flags,
+            wasm_flags(&std::fs::read_to_string(workspace).unwrap())
+        );
+        assert!(flags.to_string().contains("--initial-memory="), "{flags}");
+    }
+
     #[test]
     fn every_placeholder_is_filled() {
         let values = Values {
@@ -202,6 +221,7 @@ mod tests {
             CARGO_TOML,
             README,
             GITIGNORE,
+            CARGO_CONFIG,
             PROVIDER_LIB,
             NOTIFIER_LIB,
             PROVIDER_TEST,

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub struct Ctx {
     /// The smoke check: small counts and short runs.
     pub quick: bool,
-    /// The built `.wasm` plugins (exactly the four first-party ones).
+    /// The built `.wasm` plugins (exactly the built-in ones).
     pub plugins_dir: PathBuf,
     /// The `trackbridge` binary, for the figures that need a process of it.
     pub trackbridge: PathBuf,

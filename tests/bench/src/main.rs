@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
             .init();
     }
     // `$TRACKBRIDGE_PLUGINS_DIR` when set (xtask sets it), else the harness
-    // builds them; either way a directory with exactly the four plugins.
+    // builds them; either way a directory with exactly the built-in plugins.
     let plugins_dir = tokio::task::spawn_blocking(trackbridge_e2e::plugins::plugins_dir)
         .await
         .context("finding the built plugins")?;

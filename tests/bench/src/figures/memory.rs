@@ -1,5 +1,5 @@
 //! Figure 8, memory of a `trackbridge serve` process (`/proc/PID/status`):
-//! RSS idle with the four plugins loaded and the Jira installation set up, and
+//! RSS idle with the built-in plugins loaded and the Jira installation set up, and
 //! the peak (VmHWM, reset just before) while 1,000 signed webhooks are in
 //! flight at once, each on a connection of its own. Baselines: the same binary
 //! with no plugins, idle; and the process's own idle RSS for the peak.
@@ -107,7 +107,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     Ok(vec![
         Row::new(
             FIGURE,
-            "RSS idle, four plugins loaded, Jira installed",
+            "RSS idle, the built-in plugins loaded, Jira installed",
             "MB",
         )
         .value(idle)

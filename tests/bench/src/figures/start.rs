@@ -93,7 +93,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     for (variant, target) in [
         (
             Variant {
-                label: "four plugins, empty compiled-artifact cache",
+                label: "the built-in plugins, empty compiled-artifact cache",
                 plugins: true,
                 cache: Cache::Empty,
             },
@@ -101,7 +101,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         ),
         (
             Variant {
-                label: "four plugins, warm compiled-artifact cache",
+                label: "the built-in plugins, warm compiled-artifact cache",
                 plugins: true,
                 cache: Cache::Warm,
             },
