@@ -1201,6 +1201,19 @@ async fn a_delivery_page_shows_every_attempt_with_its_outcome() -> anyhow::Resul
         next[..2].iter().all(|t| t != "—") && next[2] == "—",
         "{next:?}"
     );
+    // Done, the job's error is history, not its state: the page names it so,
+    // and the list of deliveries shows none.
+    let names = page.texts("dl.fields dt")?;
+    ensure!(
+        names.iter().any(|n| n == "Error before it succeeded")
+            && !names.iter().any(|n| n == "Last error"),
+        "{names:?}"
+    );
+    let list = browser
+        .get(&format!("/console/deliveries?id={id}"))
+        .await?
+        .expect(200)?;
+    ensure!(list.texts("tr.job td.error-text")? == [""], "{}", list.body);
 
     // A delivery that ran before attempts were kept still renders.
     ensure!(

@@ -129,7 +129,13 @@ fn row(j: &JobView) -> Row {
             .unwrap_or_else(|| "—".into()),
         attempts: j.attempts,
         created: utc(j.created_at),
-        last_error: j.last_error.clone().unwrap_or_default(),
+        // A job that succeeded has no error to show in a list of states; its
+        // page keeps the earlier one.
+        last_error: if j.state == "done" {
+            String::new()
+        } else {
+            j.last_error.clone().unwrap_or_default()
+        },
     }
 }
 
@@ -272,7 +278,15 @@ pub async fn detail(
         ("Handled by", opt(&job.handled_by)),
         ("Attempts", job.attempts.to_string()),
         ("Last failed at", utc_opt(job.last_failed_at)),
-        ("Last error", opt(&job.last_error)),
+        // Kept as history once the job is done: it is no longer the job's state.
+        (
+            if job.state == "done" {
+                "Error before it succeeded"
+            } else {
+                "Last error"
+            },
+            opt(&job.last_error),
+        ),
         ("Next retry", next_retry),
         ("Finished at", utc_opt(job.finished_at)),
         ("Note", opt(&job.note)),
