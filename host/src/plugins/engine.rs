@@ -33,15 +33,18 @@ pub fn build(memory_cap: usize) -> wasmtime::Result<Engine> {
         .total_tables(400)
         .max_tables_per_component(8)
         .total_stacks(100)
-        .max_memory_size(memory_cap)
-        // A slot given back is reset by copying back only the pages the call
-        // dirtied (found with PAGEMAP_SCAN, Linux 6.7+) instead of an
-        // `madvise` that unmaps them: the next call on the slot then takes no
-        // page faults, and the process no TLB shootdowns. Without the ioctl
-        // wasmtime memsets the first `keep_resident` bytes instead.
-        .pagemap_scan(Enabled::Auto)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(TABLE_KEEP_RESIDENT);
+        .max_memory_size(memory_cap);
+    // A slot given back is reset by copying back only the pages the call
+    // dirtied (found with PAGEMAP_SCAN, Linux 6.7+) instead of an `madvise`
+    // that unmaps them: the next call on the slot then takes no page faults,
+    // and the process no TLB shootdowns. Without the ioctl, keeping memory
+    // resident would mean a memset of all of it per call, dearer than the
+    // faults it saves: there the default (`madvise`) stays.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(TABLE_KEEP_RESIDENT);
+    }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = match Engine::new(&config) {
         Ok(engine) => engine,
