@@ -12,9 +12,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const MAX_INSTANCES: u32 = 100;
 
 /// Dirty bytes of a linear memory reset in place (kept resident) when its slot
-/// is given back; beyond that the rest is decommitted. A call of the built-in
-/// providers dirties a few hundred KiB (stack, data, heap); at most
-/// `MAX_INSTANCES` slots are warm, so this bounds what it keeps resident.
+/// is given back; dirty pages beyond that are decommitted. Per warm slot, so
+/// with at most `MAX_INSTANCES` of them this bounds what stays resident.
 const KEEP_RESIDENT: usize = 1 << 20;
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
