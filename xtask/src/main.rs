@@ -132,6 +132,16 @@ fn dist(root: &Path, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The arguments `cargo xtask serve` passes to the server: as given, less a
+/// leading `--` (the README's `cargo xtask serve -- --help`), which the
+/// server would refuse as an argument of its own.
+fn server_args(rest: &[String]) -> &[String] {
+    match rest.split_first() {
+        Some((first, args)) if first == "--" => args,
+        _ => rest,
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     let mut args = std::env::args().skip(1);
@@ -149,7 +159,7 @@ fn main() -> anyhow::Result<()> {
                 .current_dir(&root)
                 .env("TRACKBRIDGE_PLUGINS_DIR", &dir)
                 .arg("serve")
-                .args(&rest))?;
+                .args(server_args(&rest)))?;
         }
         "test" => {
             let dir = build_plugins(&root)?;
@@ -184,4 +194,26 @@ fn main() -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_args;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn a_leading_separator_is_not_passed_to_the_server() {
+        assert_eq!(
+            server_args(&strings(&["--", "--help"])),
+            strings(&["--help"])
+        );
+        assert_eq!(
+            server_args(&strings(&["--listen", "127.0.0.1:9", "--"])),
+            strings(&["--listen", "127.0.0.1:9", "--"])
+        );
+        assert!(server_args(&[]).is_empty());
+    }
 }
